@@ -1,0 +1,75 @@
+package registrar
+
+import "time"
+
+// EventType is the Subject of an outcome event.
+type EventType string
+
+const (
+	EventRegistered EventType = "registered"
+	EventRotated    EventType = "rotated"
+	EventRejected   EventType = "rejected"
+	EventFailed     EventType = "failed"
+	EventRetired    EventType = "retired"
+)
+
+// Event is an outcome published on the events topic. It carries identifiers, never a secret:
+// consumers read the secret from Key Vault with their own identity.
+type Event struct {
+	Type               EventType `json:"type"`
+	RequestID          string    `json:"requestId"`
+	ClientName         string    `json:"clientName,omitempty"`
+	TenantID           string    `json:"tenantId,omitempty"`
+	AppID              string    `json:"appId,omitempty"`
+	AppObjectID        string    `json:"appObjectId,omitempty"`
+	ServicePrincipalID string    `json:"servicePrincipalId,omitempty"`
+	KeyID              string    `json:"keyId,omitempty"`
+	SecretURI          string    `json:"secretUri,omitempty"`
+	ExpiresOn          time.Time `json:"expiresOn,omitzero"`
+	Reasons            []Reason  `json:"reasons,omitempty"`
+	OccurredAt         time.Time `json:"occurredAt"`
+}
+
+// MessageID is the Service Bus MessageId of the event: duplicate detection collapses the resends
+// a redelivered request causes.
+func (e Event) MessageID() string { return e.RequestID + ":" + string(e.Type) }
+
+// Reason is one machine-readable cause of a rejection or failure.
+type Reason struct {
+	Code    string `json:"code"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// Rotation reasons.
+const (
+	ReasonNearExpiry  = "near-expiry"
+	ReasonOnDemand    = "on-demand"
+	ReasonCompromised = "compromised"
+)
+
+// RotationJob asks RotateSecret to give one client a new secret.
+//
+// KeyID names the credential being replaced; a job whose KeyID is no longer the latest Key Vault
+// version's has already been done. On-demand jobs from the CLI cannot know the keyId and carry
+// RequestedAt instead: a latest version created after it means the job is done.
+type RotationJob struct {
+	ClientName  string    `json:"clientName"`
+	AppID       string    `json:"appId,omitempty"`
+	KeyID       string    `json:"keyId,omitempty"`
+	Reason      string    `json:"reason"`
+	RevokeOld   bool      `json:"revokeOld,omitempty"`
+	RequestedAt time.Time `json:"requestedAt,omitzero"`
+}
+
+// MessageID is the job's Service Bus MessageId: one job per credential being replaced, so two
+// scheduler runs that both see a secret due enqueue it once.
+func (j RotationJob) MessageID() string {
+	if j.KeyID != "" {
+		return "rotate:" + j.AppID + ":" + j.KeyID
+	}
+	return "rotate:" + j.ClientName + ":" + j.RequestedAt.UTC().Format("20060102T150405.000000000Z")
+}
+
+// RequestID is the requestId of the events a job produces.
+func (j RotationJob) RequestID() string { return j.MessageID() }

@@ -1,0 +1,170 @@
+package registrar
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Tags on Entra applications. TagManaged marks apps appreg created; it is the only licence the
+// registrar has to touch an app, because Application.ReadWrite.OwnedBy alone would also let it
+// edit apps an operator made it owner of by hand.
+const (
+	TagManaged      = "appreg:managed"
+	TagClientPrefix = "appreg:client:"
+)
+
+// Key Vault tag names, written on every secret version the registrar stores.
+const (
+	KVTagManagedBy     = "managed-by"
+	KVManagedByValue   = "appreg"
+	KVTagClientName    = "clientName"
+	KVTagAppID         = "appId"
+	KVTagAppObjectID   = "appObjectId"
+	KVTagKeyID         = "keyId"
+	KVTagTenantID      = "tenantId"
+	KVTagRequestID     = "requestId"
+	KVTagLifetimeDays  = "lifetimeDays"
+	KVTagPreviousKeyID = "previousKeyId"
+)
+
+// PasswordDisplayPrefix starts the displayName of every password the registrar adds, so the
+// orphan sweep can tell its own half-finished credentials from ones a person added.
+const PasswordDisplayPrefix = "appreg"
+
+// App is an Entra application as the registrar sees it.
+type App struct {
+	ObjectID       string
+	AppID          string
+	UniqueName     string
+	DisplayName    string
+	SignInAudience string
+	Notes          string
+	Tags           []string
+	RedirectURIs   []string
+	Passwords      []Password
+}
+
+// Managed reports whether appreg created the app.
+func (a App) Managed() bool { return slices.Contains(a.Tags, TagManaged) }
+
+// ClientName is the clientName recorded in the app's tags, or "".
+func (a App) ClientName() string {
+	for _, t := range a.Tags {
+		if name, ok := strings.CutPrefix(t, TagClientPrefix); ok {
+			return name
+		}
+	}
+	return ""
+}
+
+// Password finds a password credential by keyId.
+func (a App) Password(keyID string) (Password, bool) {
+	for _, p := range a.Passwords {
+		if strings.EqualFold(p.KeyID, keyID) {
+			return p, true
+		}
+	}
+	return Password{}, false
+}
+
+// Password is a password credential's metadata. Graph never returns the secret text after
+// addPassword, and neither does this type.
+type Password struct {
+	KeyID       string
+	DisplayName string
+	Hint        string
+	Start       time.Time
+	End         time.Time
+}
+
+// Live reports whether the password authenticates at t.
+func (p Password) Live(t time.Time) bool { return !t.Before(p.Start) && t.Before(p.End) }
+
+// AppSpec is the desired state of an application.
+type AppSpec struct {
+	UniqueName     string
+	DisplayName    string
+	SignInAudience string
+	Notes          string
+	Tags           []string
+	RedirectURIs   []string
+}
+
+// ServicePrincipal is the tenant-local identity of an application.
+type ServicePrincipal struct {
+	ObjectID string
+	AppID    string
+}
+
+// PasswordSpec asks for a new password.
+type PasswordSpec struct {
+	DisplayName string
+	Start       time.Time
+	End         time.Time
+}
+
+// NewPassword is a password just added, with the only copy of its secret text.
+type NewPassword struct {
+	Password
+	Secret SecretValue
+}
+
+// Directory is the part of Microsoft Graph the registrar uses.
+type Directory interface {
+	// FindApplication returns the app with this uniqueName, or a CodeNotFound error.
+	FindApplication(ctx context.Context, uniqueName string) (App, error)
+	// UpsertApplication creates or updates the app keyed by spec.UniqueName and returns it.
+	UpsertApplication(ctx context.Context, spec AppSpec) (App, error)
+	// UpsertServicePrincipal creates the app's service principal if it is missing.
+	UpsertServicePrincipal(ctx context.Context, appID string) (ServicePrincipal, error)
+	AddPassword(ctx context.Context, appObjectID string, spec PasswordSpec) (NewPassword, error)
+	RemovePassword(ctx context.Context, appObjectID, keyID string) error
+	// ListManagedApplications calls fn for every app tagged TagManaged, page by page.
+	ListManagedApplications(ctx context.Context, fn func(App) error) error
+}
+
+// SecretVersion is one Key Vault secret version's metadata. The value is never part of it.
+type SecretVersion struct {
+	Name      string
+	Version   string
+	ID        string // https://<vault>/secrets/<name>/<version>
+	Enabled   bool
+	Created   time.Time
+	NotBefore time.Time
+	Expires   time.Time
+	Tags      map[string]string
+}
+
+// KeyID is the Entra password keyId this version holds.
+func (v SecretVersion) KeyID() string { return v.Tags[KVTagKeyID] }
+
+// Managed reports whether appreg wrote this version.
+func (v SecretVersion) Managed() bool { return v.Tags[KVTagManagedBy] == KVManagedByValue }
+
+// SecretSpec is everything stored beside a secret value.
+type SecretSpec struct {
+	ContentType string
+	NotBefore   time.Time
+	Expires     time.Time
+	Tags        map[string]string
+}
+
+// SecretStore is the part of Key Vault the registrar uses.
+type SecretStore interface {
+	// Latest returns the current version's metadata, or a CodeNotFound error.
+	Latest(ctx context.Context, name string) (SecretVersion, error)
+	// Versions returns every version's metadata, in any order.
+	Versions(ctx context.Context, name string) ([]SecretVersion, error)
+	// Put stores value as a new version.
+	Put(ctx context.Context, name string, value SecretValue, spec SecretSpec) (SecretVersion, error)
+	// ListManaged calls fn with the current version of every secret tagged managed-by=appreg.
+	ListManaged(ctx context.Context, fn func(SecretVersion) error) error
+}
+
+// Publisher sends what the registrar tells the world: outcome events and rotation jobs.
+type Publisher interface {
+	Publish(ctx context.Context, e Event) error
+	EnqueueRotation(ctx context.Context, job RotationJob) error
+}
