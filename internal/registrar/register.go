@@ -111,7 +111,8 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 		AppID: app.AppID, AppObjectID: app.ObjectID, ServicePrincipalID: sp.ObjectID,
 		KeyID: ver.KeyID(), SecretURI: ver.ID, ExpiresOn: ver.Expires,
 	}
-	if err := s.publish(ctx, ev); err != nil {
+	ev, err = s.publish(ctx, ev)
+	if err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Event: ev, Reused: reused}, nil
@@ -246,7 +247,8 @@ func (s *Service) rejected(ctx context.Context, base Event, reasons []Reason) (O
 	ev.Type = EventRejected
 	ev.Reasons = reasons
 	s.log.Warn("request rejected", slog.String("requestId", ev.RequestID), slog.String("clientName", ev.ClientName), slog.Any("reasons", reasons))
-	if err := s.publish(ctx, ev); err != nil {
+	ev, err := s.publish(ctx, ev)
+	if err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Event: ev}, nil
@@ -267,7 +269,7 @@ func (s *Service) failed(ctx context.Context, base Event, d Delivery, err error,
 		ev := base
 		ev.Type = EventFailed
 		ev.Reasons = []Reason{{Code: string(ErrorCode(err)), Message: err.Error()}}
-		if perr := s.publish(ctx, ev); perr != nil {
+		if _, perr := s.publish(ctx, ev); perr != nil {
 			log.Error("publishing the failed event failed", slog.Any("error", perr))
 		}
 	}

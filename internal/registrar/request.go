@@ -307,6 +307,11 @@ func (d *fields) integer(name string) (int, bool) {
 		return 0, false
 	}
 	var n json.Number
+	// json.Number also accepts a quoted number; a lifetime sent as a string is a wrong type.
+	if c := v[0]; c != '-' && (c < '0' || c > '9') {
+		d.add(RejectWrongType, d.prefix+name, "must be a whole number")
+		return 0, false
+	}
 	if err := json.Unmarshal(v, &n); err != nil || strings.ContainsAny(n.String(), ".eE") {
 		d.add(RejectWrongType, d.prefix+name, "must be a whole number")
 		return 0, false

@@ -79,7 +79,8 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 		AppID: app.AppID, AppObjectID: app.ObjectID,
 		KeyID: latest.KeyID(), SecretURI: latest.ID, ExpiresOn: latest.Expires,
 	}
-	if err := s.publish(ctx, ev); err != nil {
+	ev, err = s.publish(ctx, ev)
+	if err != nil {
 		return Outcome{}, err
 	}
 	if _, err := s.retire(ctx, app, latest, job.RevokeOld, log); err != nil {
@@ -207,7 +208,7 @@ func (s *Service) retire(ctx context.Context, app App, latest SecretVersion, rev
 			KeyID: r.Password.KeyID, ExpiresOn: r.Password.End,
 			Reasons: []Reason{{Code: r.Why, Message: "password " + r.Why}},
 		}
-		if err := s.publish(ctx, ev); err != nil {
+		if _, err := s.publish(ctx, ev); err != nil {
 			return removed, err
 		}
 	}

@@ -161,8 +161,8 @@ func (s *Service) retry(ctx context.Context, budget time.Duration, attempts int,
 
 func isReplicating(err error) bool { return ErrorCode(err) == CodeReplicating }
 
-// publish sends an event, stamping it with the tenant and the time.
-func (s *Service) publish(ctx context.Context, e Event) error {
+// publish sends an event, stamping it with the tenant and the time, and returns what it sent.
+func (s *Service) publish(ctx context.Context, e Event) (Event, error) {
 	if e.TenantID == "" {
 		e.TenantID = s.opt.TenantID
 	}
@@ -170,10 +170,10 @@ func (s *Service) publish(ctx context.Context, e Event) error {
 		e.OccurredAt = s.opt.Now().UTC()
 	}
 	if err := s.pub.Publish(ctx, e); err != nil {
-		return err
+		return e, err
 	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "event published",
 		slog.String("event", string(e.Type)), slog.String("requestId", e.RequestID),
 		slog.String("clientName", e.ClientName), slog.String("appId", e.AppID), slog.String("keyId", e.KeyID))
-	return nil
+	return e, nil
 }

@@ -1,0 +1,343 @@
+package registrar
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// fakeDirectory is an in-memory Graph with failure switches. It enforces what the registrar
+// relies on: uniqueName keys, passwords per app, and service principals per appId.
+type fakeDirectory struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	apps    map[string]*App // by object id
+	sps     map[string]ServicePrincipal
+	secrets map[string]string // keyId → secret text, to prove what was stored
+	seq     int
+	spLag   int              // UpsertServicePrincipal answers CodeReplicating this many times
+	fail    map[string]error // operation → error returned once
+	calls   map[string]int
+	edits   []time.Time // times of credential edits
+}
+
+func newFakeDirectory(now func() time.Time) *fakeDirectory {
+	return &fakeDirectory{now: now, apps: map[string]*App{}, sps: map[string]ServicePrincipal{}, secrets: map[string]string{}, fail: map[string]error{}, calls: map[string]int{}}
+}
+
+func (f *fakeDirectory) id() string {
+	f.seq++
+	return fmt.Sprintf("%08x-0000-4000-8000-%012x", f.seq, f.seq)
+}
+
+func (f *fakeDirectory) hit(op string) error {
+	f.calls[op]++
+	if err, ok := f.fail[op]; ok {
+		delete(f.fail, op)
+		return err
+	}
+	return nil
+}
+
+func (f *fakeDirectory) byUnique(u string) *App {
+	for _, a := range f.apps {
+		if a.UniqueName == u {
+			return a
+		}
+	}
+	return nil
+}
+
+func (f *fakeDirectory) FindApplication(_ context.Context, uniqueName string) (App, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("find"); err != nil {
+		return App{}, err
+	}
+	if a := f.byUnique(uniqueName); a != nil {
+		return clone(*a), nil
+	}
+	return App{}, &Error{Code: CodeNotFound, Op: "find"}
+}
+
+func (f *fakeDirectory) UpsertApplication(_ context.Context, spec AppSpec) (App, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("upsert"); err != nil {
+		return App{}, err
+	}
+	a := f.byUnique(spec.UniqueName)
+	if a == nil {
+		a = &App{ObjectID: f.id(), AppID: f.id(), UniqueName: spec.UniqueName}
+		f.apps[a.ObjectID] = a
+	}
+	a.DisplayName, a.SignInAudience, a.Notes = spec.DisplayName, spec.SignInAudience, spec.Notes
+	a.Tags, a.RedirectURIs = slices.Clone(spec.Tags), slices.Clone(spec.RedirectURIs)
+	return clone(*a), nil
+}
+
+func (f *fakeDirectory) UpsertServicePrincipal(_ context.Context, appID string) (ServicePrincipal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("sp"); err != nil {
+		return ServicePrincipal{}, err
+	}
+	if f.spLag > 0 {
+		f.spLag--
+		return ServicePrincipal{}, &Error{Code: CodeReplicating, Op: "sp", Message: "NoBackingApplicationObject"}
+	}
+	sp, ok := f.sps[appID]
+	if !ok {
+		sp = ServicePrincipal{ObjectID: f.id(), AppID: appID}
+		f.sps[appID] = sp
+	}
+	return sp, nil
+}
+
+func (f *fakeDirectory) AddPassword(_ context.Context, objectID string, spec PasswordSpec) (NewPassword, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("add"); err != nil {
+		return NewPassword{}, err
+	}
+	a := f.apps[objectID]
+	if a == nil {
+		return NewPassword{}, &Error{Code: CodeReplicating, Op: "add"}
+	}
+	f.edits = append(f.edits, f.now())
+	text := fmt.Sprintf("s3cr3t~%06d-%s", f.seq, strings.Repeat("x", 24))
+	p := Password{KeyID: f.id(), DisplayName: spec.DisplayName, Hint: text[:3], Start: spec.Start, End: spec.End}
+	a.Passwords = append(a.Passwords, p)
+	f.secrets[p.KeyID] = text
+	return NewPassword{Password: p, Secret: NewSecretValue(text)}, nil
+}
+
+func (f *fakeDirectory) RemovePassword(_ context.Context, objectID, keyID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("remove"); err != nil {
+		return err
+	}
+	a := f.apps[objectID]
+	if a == nil {
+		return &Error{Code: CodeNotFound, Op: "remove"}
+	}
+	f.edits = append(f.edits, f.now())
+	n := len(a.Passwords)
+	a.Passwords = slices.DeleteFunc(a.Passwords, func(p Password) bool { return p.KeyID == keyID })
+	if len(a.Passwords) == n {
+		return &Error{Code: CodeNotFound, Op: "remove"}
+	}
+	return nil
+}
+
+func (f *fakeDirectory) ListManagedApplications(_ context.Context, fn func(App) error) error {
+	f.mu.Lock()
+	var apps []App
+	for _, a := range f.apps {
+		if a.Managed() {
+			apps = append(apps, clone(*a))
+		}
+	}
+	err := f.hit("list")
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(apps, func(a, b App) int { return strings.Compare(a.UniqueName, b.UniqueName) })
+	for _, a := range apps {
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeDirectory) app(uniqueName string) App {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a := f.byUnique(uniqueName); a != nil {
+		return clone(*a)
+	}
+	return App{}
+}
+
+func clone(a App) App {
+	a.Tags = slices.Clone(a.Tags)
+	a.RedirectURIs = slices.Clone(a.RedirectURIs)
+	a.Passwords = slices.Clone(a.Passwords)
+	return a
+}
+
+// fakeStore is an in-memory Key Vault: versions per name, newest last.
+type fakeStore struct {
+	mu       sync.Mutex
+	now      func() time.Time
+	versions map[string][]storedVersion
+	seq      int
+	failPut  []error // errors returned by successive Put calls
+	puts     int
+}
+
+type storedVersion struct {
+	SecretVersion
+	value string
+}
+
+func newFakeStore(now func() time.Time) *fakeStore {
+	return &fakeStore{now: now, versions: map[string][]storedVersion{}}
+}
+
+func (s *fakeStore) Latest(_ context.Context, name string) (SecretVersion, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.versions[name]
+	if len(vs) == 0 {
+		return SecretVersion{}, &Error{Code: CodeNotFound, Op: "latest"}
+	}
+	return vs[len(vs)-1].SecretVersion, nil
+}
+
+func (s *fakeStore) Versions(_ context.Context, name string) ([]SecretVersion, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []SecretVersion
+	for _, v := range s.versions[name] {
+		out = append(out, v.SecretVersion)
+	}
+	return out, nil
+}
+
+func (s *fakeStore) Put(_ context.Context, name string, value SecretValue, spec SecretSpec) (SecretVersion, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.puts++
+	if len(s.failPut) > 0 {
+		err := s.failPut[0]
+		s.failPut = s.failPut[1:]
+		return SecretVersion{}, err
+	}
+	s.seq++
+	ver := fmt.Sprintf("%032x", s.seq)
+	tags := map[string]string{}
+	for k, v := range spec.Tags {
+		tags[k] = v
+	}
+	v := SecretVersion{
+		Name: name, Version: ver, ID: "https://vault.test/secrets/" + name + "/" + ver, Enabled: true,
+		Created: s.now(), NotBefore: spec.NotBefore, Expires: spec.Expires, Tags: tags,
+	}
+	s.versions[name] = append(s.versions[name], storedVersion{v, value.Reveal()})
+	return v, nil
+}
+
+func (s *fakeStore) ListManaged(_ context.Context, fn func(SecretVersion) error) error {
+	s.mu.Lock()
+	var latest []SecretVersion
+	for _, vs := range s.versions {
+		if v := vs[len(vs)-1].SecretVersion; v.Managed() {
+			latest = append(latest, v)
+		}
+	}
+	s.mu.Unlock()
+	for _, v := range latest {
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *fakeStore) value(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.versions[name]
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[len(vs)-1].value
+}
+
+func (s *fakeStore) count(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.versions[name])
+}
+
+// recordingPublisher keeps what was published.
+type recordingPublisher struct {
+	mu     sync.Mutex
+	events []Event
+	jobs   []RotationJob
+	fail   error
+}
+
+func (p *recordingPublisher) Publish(_ context.Context, e Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	p.events = append(p.events, e)
+	return nil
+}
+
+func (p *recordingPublisher) EnqueueRotation(_ context.Context, j RotationJob) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	p.jobs = append(p.jobs, j)
+	return nil
+}
+
+func (p *recordingPublisher) last() Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.events) == 0 {
+		return Event{}
+	}
+	return p.events[len(p.events)-1]
+}
+
+func (p *recordingPublisher) ofType(t EventType) []Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []Event
+	for _, e := range p.events {
+		if e.Type == t {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// clock is a manual clock; Sleep advances it, so backoff and spacing cost no real time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.Advance(d)
+	return nil
+}

@@ -1,0 +1,352 @@
+package registrar
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env is a Service over fakes, with a manual clock and a captured JSON log.
+type env struct {
+	svc   *Service
+	dir   *fakeDirectory
+	store *fakeStore
+	pub   *recordingPublisher
+	clock *clock
+	logs  *bytes.Buffer
+}
+
+func newEnv(tb testing.TB, tweak func(*Options)) *env {
+	tb.Helper()
+	c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	e := &env{
+		dir: newFakeDirectory(c.Now), store: newFakeStore(c.Now), pub: &recordingPublisher{},
+		clock: c, logs: &bytes.Buffer{},
+	}
+	opts := &Options{
+		TenantID: "tenant-1", Now: c.Now, Sleep: c.Sleep,
+		Jitter: func(n time.Duration) time.Duration { return n / 2 },
+		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if tweak != nil {
+		tweak(opts)
+	}
+	e.svc = New(e.dir, e.store, e.pub, opts)
+	tb.Cleanup(func() { e.assertNoSecretPrinted(tb) })
+	return e
+}
+
+// assertNoSecretPrinted fails if any secret the directory ever issued appears in the logs or in
+// a published event.
+func (e *env) assertNoSecretPrinted(tb testing.TB) {
+	tb.Helper()
+	var events bytes.Buffer
+	for _, ev := range e.pub.events {
+		fmt.Fprintf(&events, "%+v %#v\n", ev, ev)
+	}
+	for keyID, text := range e.dir.secrets {
+		if strings.Contains(e.logs.String(), text) || strings.Contains(events.String(), text) {
+			tb.Errorf("secret text of keyId %s was printed", keyID)
+		}
+	}
+}
+
+func request(clientName string, extra ...string) []byte {
+	fields := append([]string{`"requestId":"req-` + clientName + `"`, `"clientName":"` + clientName + `"`}, extra...)
+	return []byte("{" + strings.Join(fields, ",") + "}")
+}
+
+func (e *env) register(tb testing.TB, body []byte) Outcome {
+	tb.Helper()
+	out, err := e.svc.Register(context.Background(), body, Delivery{MessageID: "m", DeliveryCount: 1})
+	if err != nil {
+		tb.Fatalf("Register: %v", err)
+	}
+	return out
+}
+
+func TestRegisterNewClient(t *testing.T) {
+	e := newEnv(t, nil)
+	out := e.register(t, request("lab-sync", `"secret":{"lifetimeDays":30}`, `"redirectUris":["https://lab.example/cb"]`))
+
+	app := e.dir.app("appreg-lab-sync")
+	if !app.Managed() || app.ClientName() != "lab-sync" || app.DisplayName != "lab-sync" {
+		t.Fatalf("app = %+v", app)
+	}
+	if len(app.Passwords) != 1 {
+		t.Fatalf("passwords = %d, want 1", len(app.Passwords))
+	}
+	pw := app.Passwords[0]
+	if got, want := pw.End.Sub(pw.Start), 30*24*time.Hour; got != want {
+		t.Errorf("password lifetime = %v, want %v", got, want)
+	}
+	if !strings.HasPrefix(pw.DisplayName, PasswordDisplayPrefix) {
+		t.Errorf("password displayName %q lacks the appreg prefix", pw.DisplayName)
+	}
+	if len(e.dir.sps) != 1 {
+		t.Errorf("service principals = %d, want 1", len(e.dir.sps))
+	}
+	name := "lab-sync-client-secret"
+	if e.store.count(name) != 1 {
+		t.Fatalf("versions = %d, want 1", e.store.count(name))
+	}
+	if e.store.value(name) != e.dir.secrets[pw.KeyID] {
+		t.Error("Key Vault does not hold the password's secret text")
+	}
+	v, _ := e.store.Latest(context.Background(), name)
+	wantTags := map[string]string{
+		KVTagManagedBy: "appreg", KVTagClientName: "lab-sync", KVTagAppID: app.AppID, KVTagAppObjectID: app.ObjectID,
+		KVTagKeyID: pw.KeyID, KVTagTenantID: "tenant-1", KVTagRequestID: "req-lab-sync", KVTagLifetimeDays: "30",
+	}
+	for k, want := range wantTags {
+		if v.Tags[k] != want {
+			t.Errorf("tag %s = %q, want %q", k, v.Tags[k], want)
+		}
+	}
+	if !v.Expires.Equal(pw.End) || !v.NotBefore.Equal(pw.Start) {
+		t.Errorf("exp/nbf = %v/%v, want %v/%v", v.Expires, v.NotBefore, pw.End, pw.Start)
+	}
+	ev := out.Event
+	if ev.Type != EventRegistered || ev.MessageID() != "req-lab-sync:registered" || ev.AppID != app.AppID ||
+		ev.KeyID != pw.KeyID || ev.SecretURI != v.ID || !ev.ExpiresOn.Equal(v.Expires) || ev.ServicePrincipalID == "" || ev.TenantID != "tenant-1" {
+		t.Errorf("event = %+v", ev)
+	}
+	if len(e.pub.events) != 1 {
+		t.Errorf("events = %d, want 1", len(e.pub.events))
+	}
+}
+
+func TestRegisterThreeTimesAddsOneCredential(t *testing.T) {
+	e := newEnv(t, nil)
+	body := request("lab-sync")
+	var outs []Outcome
+	for range 3 {
+		outs = append(outs, e.register(t, body))
+		e.clock.Advance(time.Minute)
+	}
+	app := e.dir.app("appreg-lab-sync")
+	if len(e.dir.apps) != 1 || len(e.dir.sps) != 1 || len(app.Passwords) != 1 || e.store.count("lab-sync-client-secret") != 1 {
+		t.Fatalf("apps=%d sps=%d passwords=%d versions=%d, want 1 each",
+			len(e.dir.apps), len(e.dir.sps), len(app.Passwords), e.store.count("lab-sync-client-secret"))
+	}
+	if outs[0].Reused || !outs[1].Reused || !outs[2].Reused {
+		t.Errorf("reused = %v %v %v, want false true true", outs[0].Reused, outs[1].Reused, outs[2].Reused)
+	}
+	for _, o := range outs[1:] {
+		if o.Event.KeyID != outs[0].Event.KeyID || o.Event.SecretURI != outs[0].Event.SecretURI {
+			t.Errorf("repeat event %+v differs from first %+v", o.Event, outs[0].Event)
+		}
+	}
+}
+
+func TestRegisterChangedRequestUpdatesAppKeepsSecret(t *testing.T) {
+	e := newEnv(t, nil)
+	first := e.register(t, request("lab-sync"))
+	second := e.register(t, request("lab-sync", `"displayName":"Lab Sync (prod)"`, `"redirectUris":["https://lab.example/new"]`, `"notes":"moved"`))
+	app := e.dir.app("appreg-lab-sync")
+	if app.DisplayName != "Lab Sync (prod)" || app.Notes != "moved" || len(app.RedirectURIs) != 1 || app.RedirectURIs[0] != "https://lab.example/new" {
+		t.Errorf("app not updated: %+v", app)
+	}
+	if !second.Reused || second.Event.KeyID != first.Event.KeyID || len(app.Passwords) != 1 {
+		t.Errorf("secret not reused: first %+v second %+v", first.Event, second.Event)
+	}
+}
+
+func TestRegisterKeepsForeignTags(t *testing.T) {
+	e := newEnv(t, nil)
+	e.register(t, request("lab-sync"))
+	e.dir.mu.Lock()
+	a := e.dir.byUnique("appreg-lab-sync")
+	a.Tags = append(a.Tags, "cost-center:42")
+	e.dir.mu.Unlock()
+	e.register(t, request("lab-sync"))
+	if got := e.dir.app("appreg-lab-sync").Tags; len(got) != 3 || got[2] != "cost-center:42" {
+		t.Errorf("tags = %v", got)
+	}
+}
+
+func TestRegisterRefusals(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(e *env)
+		code  string
+	}{
+		{"UnmanagedApp", func(e *env) {
+			e.dir.apps["x"] = &App{ObjectID: "x", AppID: "y", UniqueName: "appreg-lab-sync", Tags: []string{"team:a"}}
+		}, RejectAppNotManaged},
+		{"OwnIdentity", func(e *env) {
+			e.dir.apps["x"] = &App{ObjectID: "x", AppID: "self-app", UniqueName: "appreg-lab-sync", Tags: []string{TagManaged}}
+		}, RejectSelf},
+		{"ForeignSecretInVault", func(e *env) {
+			e.store.versions["lab-sync-client-secret"] = []storedVersion{{SecretVersion: SecretVersion{ID: "v", Name: "lab-sync-client-secret"}}}
+		}, RejectSecretConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(o *Options) { o.SelfAppID = "self-app" })
+			tt.setup(e)
+			out, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 1})
+			if err != nil {
+				t.Fatalf("Register returned %v; a refusal must complete the message", err)
+			}
+			if out.Event.Type != EventRejected || len(out.Event.Reasons) != 1 || out.Event.Reasons[0].Code != tt.code {
+				t.Fatalf("event = %+v, want rejected %s", out.Event, tt.code)
+			}
+			if e.dir.calls["add"] != 0 {
+				t.Error("a password was added to a refused app")
+			}
+		})
+	}
+}
+
+func TestRegisterRejectsInvalidRequest(t *testing.T) {
+	e := newEnv(t, nil)
+	out, err := e.svc.Register(context.Background(), []byte(`{"clientName":"X"}`), Delivery{MessageID: "msg-9", DeliveryCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Event.Type != EventRejected || out.Event.RequestID != "msg-9" || len(out.Event.Reasons) != 2 {
+		t.Fatalf("event = %+v", out.Event)
+	}
+	if len(e.dir.calls) != 0 {
+		t.Errorf("directory was called for an invalid request: %v", e.dir.calls)
+	}
+}
+
+func TestRegisterWaitsOutReplication(t *testing.T) {
+	e := newEnv(t, nil)
+	e.dir.spLag = 5
+	start := e.clock.Now()
+	e.register(t, request("lab-sync"))
+	if e.dir.calls["sp"] != 6 {
+		t.Errorf("UpsertServicePrincipal calls = %d, want 6", e.dir.calls["sp"])
+	}
+	if waited := e.clock.Now().Sub(start); waited <= 0 || waited > 3*time.Minute {
+		t.Errorf("waited %v", waited)
+	}
+}
+
+func TestRegisterReplicationGivesUpAtBound(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.ReplicationTimeout = time.Minute })
+	e.dir.spLag = 1000
+	start := e.clock.Now()
+	_, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 1})
+	if ErrorCode(err) != CodeReplicating {
+		t.Fatalf("err = %v, want a replicating error so the message is redelivered", err)
+	}
+	if waited := e.clock.Now().Sub(start); waited > time.Minute {
+		t.Errorf("waited %v, beyond the 1m bound", waited)
+	}
+	if len(e.pub.events) != 0 {
+		t.Errorf("events on a non-final failure: %+v", e.pub.events)
+	}
+}
+
+func TestRegisterStoreFailureCompensates(t *testing.T) {
+	unavailable := &Error{Code: CodeUnavailable, Op: "keyvault.set", Message: "503"}
+	for _, final := range []bool{false, true} {
+		t.Run(fmt.Sprintf("final=%v", final), func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.store.failPut = []error{unavailable, unavailable, unavailable}
+			count := 1
+			if final {
+				count = 10
+			}
+			_, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: count})
+			if !errors.Is(err, unavailable) {
+				t.Fatalf("err = %v, want the store error", err)
+			}
+			if e.store.puts != 3 {
+				t.Errorf("Put attempts = %d, want 3", e.store.puts)
+			}
+			if n := len(e.dir.app("appreg-lab-sync").Passwords); n != 0 {
+				t.Errorf("passwords left = %d, want 0 after compensation", n)
+			}
+			failed := e.pub.ofType(EventFailed)
+			if final != (len(failed) == 1) {
+				t.Errorf("failed events = %+v on final=%v", failed, final)
+			}
+			if final && (failed[0].RequestID != "req-lab-sync" || failed[0].Reasons[0].Code != string(CodeUnavailable)) {
+				t.Errorf("failed event = %+v", failed[0])
+			}
+			// The next delivery, with Key Vault healthy again, converges.
+			e.register(t, request("lab-sync"))
+			if n := len(e.dir.app("appreg-lab-sync").Passwords); n != 1 {
+				t.Errorf("passwords after recovery = %d, want 1", n)
+			}
+		})
+	}
+}
+
+func TestRegisterSoftDeletedSecretIsRejected(t *testing.T) {
+	e := newEnv(t, nil)
+	e.store.failPut = []error{&Error{Code: CodeConflict, Op: "keyvault.set", Message: "ObjectIsDeletedButRecoverable"}}
+	out, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Event.Type != EventRejected || out.Event.Reasons[0].Code != RejectSecretConflict {
+		t.Fatalf("event = %+v", out.Event)
+	}
+	if e.store.puts != 1 {
+		t.Errorf("Put attempts = %d; a conflict must not be retried", e.store.puts)
+	}
+	if n := len(e.dir.app("appreg-lab-sync").Passwords); n != 0 {
+		t.Errorf("passwords left = %d, want 0", n)
+	}
+}
+
+func TestRegisterPublishFailureRetries(t *testing.T) {
+	e := newEnv(t, nil)
+	e.pub.fail = &Error{Code: CodeUnavailable, Op: "servicebus.send"}
+	if _, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 1}); err == nil {
+		t.Fatal("Register succeeded although the event was not published")
+	}
+	e.pub.fail = nil
+	out := e.register(t, request("lab-sync"))
+	if !out.Reused || len(e.dir.app("appreg-lab-sync").Passwords) != 1 {
+		t.Errorf("redelivery after a publish failure added a credential: %+v", out)
+	}
+}
+
+func TestSecretValueNeverPrints(t *testing.T) {
+	s := NewSecretValue("hunter2-very-secret")
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("x", "s", s, "np", NewPassword{Secret: s})
+	for _, out := range []string{
+		fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x %X %d", s, s, s, s, s, s, s, s),
+		fmt.Sprintf("%+v %#v", NewPassword{Secret: s}, NewPassword{Secret: s}), buf.String(),
+	} {
+		if strings.Contains(out, "hunter2") || strings.Contains(out, "68756e74657232") {
+			t.Errorf("secret printed: %s", out)
+		}
+	}
+	if s.Reveal() != "hunter2-very-secret" {
+		t.Error("Reveal lost the value")
+	}
+}
+
+func TestConcurrentDeliveriesAddOneCredential(t *testing.T) {
+	e := newEnv(t, nil)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 1})
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(e.dir.app("appreg-lab-sync").Passwords); n != 1 || e.store.count("lab-sync-client-secret") != 1 {
+		t.Errorf("passwords = %d, versions = %d, want 1 each", n, e.store.count("lab-sync-client-secret"))
+	}
+}
