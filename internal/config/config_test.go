@@ -1,0 +1,116 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const tenant = "11111111-2222-3333-4444-555555555555"
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestLoadDefaults(t *testing.T) {
+	got, err := Load(env(map[string]string{
+		EnvTenantID: tenant, EnvKeyVaultURL: "https://v.vault.azure.net/", EnvPort: "7071",
+		EnvSBNamespace: "ns.servicebus.windows.net",
+	}), Need{Handler: true, ServiceBus: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		TenantID: tenant, AuthorityHost: "https://login.microsoftonline.com", GraphBaseURL: "https://graph.microsoft.com",
+		KeyVaultURL: "https://v.vault.azure.net/", ServiceBusNamespace: "ns.servicebus.windows.net",
+		RegistrationQueue: "app-registrations", RotationQueue: "secret-rotations", EventsTopic: "app-registration-events",
+		RotationSchedule: "0 0 */6 * * *", MaxLifetimeDays: 180, DefaultLifetimeDays: 90,
+		RotateBefore: 720 * time.Hour, RetireAfter: 168 * time.Hour, OrphanAfter: 15 * time.Minute,
+		MaxDeliveryCount: 10, EditSpacing: 10 * time.Second, ReplicationTimeout: 3 * time.Minute,
+		ScanConcurrency: 4, AppNamePrefix: "appreg-", Port: 7071,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	got, err := Load(env(map[string]string{
+		EnvTenantID: tenant, EnvRotateBefore: "10d", EnvRetireAfter: "0s", EnvMaxLifetime: "730",
+		EnvDefaultLifetime: "365", EnvRotationSchedule: "%MY_SCHEDULE%", EnvLogLevel: "debug",
+		EnvSecretNamePrefix: "fhir-", EnvGraphBaseURL: "https://127.0.0.1:8443/",
+	}), Need{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RotateBefore != 240*time.Hour || got.RetireAfter != 0 || got.DefaultLifetimeDays != 365 ||
+		got.RotationSchedule != "%MY_SCHEDULE%" || got.LogLevel.String() != "DEBUG" || got.SecretNamePrefix != "fhir-" ||
+		got.GraphBaseURL != "https://127.0.0.1:8443" {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestLoadNamesEveryBadSetting(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		need Need
+		want []string // setting names that must appear in the error
+	}{
+		{"MissingRequired", map[string]string{}, Need{Handler: true, ServiceBus: true},
+			[]string{EnvTenantID, EnvKeyVaultURL, EnvPort, EnvSBNamespace}},
+		{"BadValues", map[string]string{
+			EnvTenantID: "contoso", EnvKeyVaultURL: "http://v.vault.azure.net", EnvMaxLifetime: "1000",
+			EnvRotateBefore: "soon", EnvOrphanAfter: "1s", EnvRotationSchedule: "0 */6 * * *", EnvMaxDeliveryCount: "0",
+			EnvRegistrationQueue: "bad queue", EnvLogLevel: "loud", EnvClientID: "x",
+		}, Need{}, []string{EnvTenantID, EnvKeyVaultURL, EnvMaxLifetime, EnvRotateBefore, EnvOrphanAfter, EnvRotationSchedule,
+			EnvMaxDeliveryCount, EnvRegistrationQueue, EnvLogLevel, EnvClientID}},
+		{"DefaultAboveMax", map[string]string{EnvTenantID: tenant, EnvMaxLifetime: "30"}, Need{}, []string{EnvDefaultLifetime}},
+		{"SecretWithoutClient", map[string]string{EnvTenantID: tenant, EnvClientSecret: "s3cr3t-value"}, Need{}, []string{EnvClientSecret}},
+		{"BadConnectionString", map[string]string{EnvTenantID: tenant, EnvSBConnection: "SharedAccessKey=topsecret"}, Need{ServiceBus: true}, []string{EnvSBConnection}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(tt.env), tt.need)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, name := range tt.want {
+				if !strings.Contains(err.Error(), "setting "+name+" ") {
+					t.Errorf("error does not name %s:\n%v", name, err)
+				}
+			}
+			for _, secret := range []string{"s3cr3t-value", "topsecret"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error echoes a secret: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	for u, want := range map[string]bool{
+		"https://127.0.0.1:8443/": true, "https://localhost/": true, "https://[::1]:1/": true,
+		"https://v.vault.azure.net/": false, "https://127.0.0.1.nip.io/": false,
+	} {
+		if Loopback(u) != want {
+			t.Errorf("Loopback(%q) = %v", u, !want)
+		}
+	}
+}
+
+func TestSettingsDocumentEveryName(t *testing.T) {
+	names := map[string]bool{}
+	for _, s := range Settings {
+		names[s.Name] = true
+	}
+	for _, n := range []string{EnvTenantID, EnvClientID, EnvClientSecret, EnvAuthorityHost, EnvGraphBaseURL, EnvKeyVaultURL, EnvCAFile,
+		EnvSBNamespace, EnvSBConnection, EnvRegistrationQueue, EnvRotationQueue, EnvEventsTopic, EnvRotationSchedule, EnvMaxLifetime,
+		EnvDefaultLifetime, EnvRotateBefore, EnvRetireAfter, EnvOrphanAfter, EnvMaxDeliveryCount, EnvEditSpacing, EnvReplicationTimeout,
+		EnvScanConcurrency, EnvAppNamePrefix, EnvSecretNamePrefix, EnvPort, EnvLogLevel} {
+		if !names[n] {
+			t.Errorf("setting %s is not in Settings", n)
+		}
+	}
+}
