@@ -1,0 +1,137 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
+	"github.com/microsoftgraph/msgraph-sdk-go/applicationswithuniquename"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
+	"appreg/internal/registrar"
+)
+
+// managedFilter selects the apps appreg created. tags/any is one of the filters Graph serves
+// without ConsistencyLevel: eventual, so listing needs no advanced-query headers.
+var managedFilter = "tags/any(t:t eq '" + registrar.TagManaged + "')"
+
+// odataString escapes s for an OData string literal in a key segment by doubling each quote.
+func odataString(s string) string { return strings.ReplaceAll(s, "'", "''") }
+
+// createIfMissing turns a keyed PATCH into an upsert.
+func createIfMissing() *abstractions.RequestHeaders {
+	h := abstractions.NewRequestHeaders()
+	h.Add("Prefer", "create-if-missing")
+	return h
+}
+
+// FindApplication reads the app with this uniqueName.
+func (c *Client) FindApplication(ctx context.Context, uniqueName string) (registrar.App, error) {
+	const op = "graph.getApplication"
+	start := time.Now()
+	app, err := c.getApplication(ctx, uniqueName, absent)
+	c.logCall(ctx, op, start, err, slog.String("uniqueName", uniqueName))
+	return app, err
+}
+
+func (c *Client) getApplication(ctx context.Context, uniqueName string, nf notFound) (registrar.App, error) {
+	name := odataString(uniqueName)
+	res, err := c.sdk.ApplicationsWithUniqueName(&name).Get(ctx, &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetRequestConfiguration{
+		QueryParameters: &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderGetQueryParameters{Select: appSelect},
+	})
+	if err != nil {
+		return registrar.App{}, translate("graph.getApplication", err, nf)
+	}
+	if res == nil {
+		return registrar.App{}, emptyResponse("graph.getApplication")
+	}
+	return toApp(res), nil
+}
+
+// UpsertApplication creates or updates the app keyed by spec.UniqueName in one request:
+// PATCH /applications(uniqueName='…') with Prefer: create-if-missing answers 201 with the new
+// app, or 204 with no body when it updated an existing one, which is then read back.
+func (c *Client) UpsertApplication(ctx context.Context, spec registrar.AppSpec) (registrar.App, error) {
+	const op = "graph.upsertApplication"
+	start := time.Now()
+	name := odataString(spec.UniqueName)
+	res, err := c.sdk.ApplicationsWithUniqueName(&name).Patch(ctx, fromSpec(spec), &applicationswithuniquename.ApplicationsWithUniqueNameRequestBuilderPatchRequestConfiguration{
+		Headers: createIfMissing(),
+	})
+	err = translate(op, err, absent)
+	c.logCall(ctx, op, start, err, slog.String("uniqueName", spec.UniqueName), slog.Bool("created", res != nil))
+	if err != nil {
+		return registrar.App{}, err
+	}
+	if res != nil {
+		return toApp(res), nil
+	}
+	// The object existed before this request, so a 404 here can only be a lagging replica.
+	start = time.Now()
+	app, err := c.getApplication(ctx, spec.UniqueName, replicating)
+	c.logCall(ctx, "graph.getApplication", start, err, slog.String("uniqueName", spec.UniqueName))
+	return app, err
+}
+
+// ListManagedApplications pages through every app tagged appreg:managed. The SDK's PageIterator
+// follows @odata.nextLink verbatim, as Graph requires (the link carries an opaque skip token).
+func (c *Client) ListManagedApplications(ctx context.Context, fn func(registrar.App) error) error {
+	const op = "graph.listApplications"
+	start := time.Now()
+	q := &applications.ApplicationsRequestBuilderGetQueryParameters{
+		Filter: &managedFilter,
+		Select: appSelect,
+	}
+	if c.pageSize > 0 {
+		q.Top = &c.pageSize
+	}
+	first, err := c.sdk.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{QueryParameters: q})
+	if err != nil {
+		err = translate(op, err, absent)
+		c.logCall(ctx, op, start, err)
+		return err
+	}
+	it, err := msgraphcore.NewPageIterator[models.Applicationable](first, c.sdk.GetAdapter(), models.CreateApplicationCollectionResponseFromDiscriminatorValue)
+	if err != nil {
+		return &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: "page iterator: " + err.Error(), Err: err}
+	}
+	var (
+		n     int
+		fnErr error
+	)
+	err = it.Iterate(ctx, func(a models.Applicationable) bool {
+		if a == nil {
+			return true
+		}
+		n++
+		fnErr = fn(toApp(a))
+		return fnErr == nil
+	})
+	err = translate(op, err, absent)
+	c.logCall(ctx, op, start, err, slog.Int("apps", n))
+	if err != nil {
+		return err
+	}
+	return fnErr
+}
+
+func emptyResponse(op string) error {
+	return &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: "Graph answered success with no body"}
+}
+
+// logCall records one Graph call at debug level: the operation, its identifiers, duration and,
+// on failure, the translated error (which never holds a body).
+func (c *Client) logCall(ctx context.Context, op string, start time.Time, err error, attrs ...slog.Attr) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs = append(attrs, slog.String("op", op), slog.Duration("elapsed", time.Since(start)))
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "graph call", attrs...)
+}
