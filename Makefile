@@ -1,0 +1,48 @@
+# appreg: thin wrappers over the go tool. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+DIST  ?= dist
+BIN   ?= bin
+GOTEST_FLAGS ?= -timeout 12m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build the handler, azemu, funchost and appreg into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./handler ./cmd/...
+
+.PHONY: package
+package: ## stage dist/: host.json, one folder per function, a static linux/amd64 handler
+	rm -rf $(DIST)
+	mkdir -p $(DIST)
+	cp host.json $(DIST)/
+	for f in functions/*/; do mkdir -p $(DIST)/$$(basename $$f) && cp $$f/function.json $(DIST)/$$(basename $$f)/; done
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags='-s -w' -o $(DIST)/handler ./handler
+	@echo "staged $(DIST)/: $$(cd $(DIST) && ls | tr '\n' ' ')"
+
+.PHONY: test
+test: ## vet and run every test (the local Azure runs in-process; nothing leaves this machine)
+	$(GO) vet ./...
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+.PHONY: race
+race: ## run the tests with the race detector
+	$(GO) test -race $(GOTEST_FLAGS) ./...
+
+.PHONY: bench
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf $(DIST) $(BIN)

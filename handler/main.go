@@ -1,0 +1,194 @@
+// Command handler is appreg's Azure Functions custom handler. The Functions host starts it with
+// FUNCTIONS_CUSTOMHANDLER_PORT and the app settings in its environment, probes GET /, and POSTs
+// one invocation per Service Bus message or timer tick to /RegisterApp, /RotateSecret and
+// /ScheduleRotations. It listens on 127.0.0.1 only: nothing but the host may call it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"appreg/internal/azauth"
+	"appreg/internal/config"
+	"appreg/internal/graph"
+	"appreg/internal/keyvault"
+	"appreg/internal/registrar"
+	"appreg/internal/servicebus"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+const usage = `Usage: handler [--check]
+
+appreg's Azure Functions custom handler. The Functions host (or funchost) starts it; it reads its
+settings from the environment, listens on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT and serves
+GET / (readiness), POST /RegisterApp, /RotateSecret and /ScheduleRotations.
+
+Flags:
+  --check   validate the settings and exit (0 valid, 2 invalid)
+  --help    show this help
+
+Settings (environment variables):
+`
+
+// run is main without the process: tests drive it with their own environment and context.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("handler", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	check := fs.Bool("check", false, "validate the settings and exit")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		for _, s := range config.Settings {
+			fmt.Fprintf(stderr, "  %-46s %s (default %s)\n", s.Name, s.Meaning, orNone(s.Default))
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg, err := config.Load(getenv, config.Need{Vault: true, Port: !*check, ServiceBus: true})
+	if err != nil {
+		fmt.Fprintf(stderr, "handler: invalid settings:\n%v\n", err)
+		return 2
+	}
+	if *check {
+		fmt.Fprintln(stdout, "settings are valid")
+		return 0
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	svc, closeFn, err := wire(ctx, cfg, log)
+	if err != nil {
+		log.Error("start-up failed", slog.Any("error", err))
+		return 1
+	}
+	defer closeFn()
+
+	// Loopback only: the host calls 127.0.0.1, and nothing else should be able to.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		log.Error("listen failed", slog.Any("error", err))
+		return 1
+	}
+	if err := serve(ctx, ln, svc, log); err != nil {
+		log.Error("server failed", slog.Any("error", err))
+		return 1
+	}
+	return 0
+}
+
+// serve runs the HTTP server until ctx ends, then lets in-flight invocations finish: a message
+// whose work is cut off would be redelivered anyway, but a clean finish avoids the retry.
+func serve(ctx context.Context, ln net.Listener, svc service, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           (&server{svc: svc, log: log}).routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		// Invocations may legitimately run for minutes (replication waits); the host's
+		// functionTimeout bounds them, not the server.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("handler listening", slog.String("addr", ln.Addr().String()))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down; waiting for in-flight invocations")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// wire builds the SDK clients once, at start, and the domain service over them.
+func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*registrar.Service, func(), error) {
+	httpClient, err := azauth.NewHTTPClient(cfg.CAFile, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("setting %s: %w", config.EnvCAFile, err)
+	}
+	credOpts := azauth.Options{
+		TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
+		AuthorityHost: cfg.AuthorityHost, ManagedIdentity: cfg.ClientSecret == "", Transport: httpClient,
+	}
+	cred, err := azauth.NewCredential(credOpts)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := graph.New(cred, &graph.Options{BaseURL: cfg.GraphBaseURL, HTTPClient: httpClient, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := keyvault.New(cfg.KeyVaultURL, cred, &keyvault.Options{Transport: httpClient, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	sb, err := servicebus.NewClient(servicebus.Connection{
+		Namespace: cfg.ServiceBusNamespace, ConnectionString: cfg.ServiceBusConnectionString, Credential: cred,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := servicebus.NewPublisher(sb, cfg.EventsTopic, cfg.RotationQueue, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeFn := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = pub.Close(ctx)
+		_ = sb.Close(ctx)
+	}
+	log.Info("handler configured", slog.String("identity", credOpts.Kind()), slog.String("graph", cfg.GraphBaseURL),
+		slog.String("keyVault", cfg.KeyVaultURL), slog.String("eventsTopic", cfg.EventsTopic), slog.String("rotationQueue", cfg.RotationQueue))
+	return registrar.New(dir, store, pub, serviceOptions(cfg, log)), closeFn, nil
+}
+
+func serviceOptions(cfg config.Config, log *slog.Logger) *registrar.Options {
+	return &registrar.Options{
+		TenantID:            cfg.TenantID,
+		AppNamePrefix:       cfg.AppNamePrefix,
+		SecretNamePrefix:    cfg.SecretNamePrefix,
+		MaxLifetimeDays:     cfg.MaxLifetimeDays,
+		DefaultLifetimeDays: cfg.DefaultLifetimeDays,
+		RotateBefore:        cfg.RotateBefore,
+		RetireAfter:         cfg.RetireAfter,
+		OrphanAfter:         cfg.OrphanAfter,
+		MaxDeliveryCount:    cfg.MaxDeliveryCount,
+		ReplicationTimeout:  cfg.ReplicationTimeout,
+		EditSpacing:         cfg.EditSpacing,
+		ScanConcurrency:     cfg.ScanConcurrency,
+		SelfAppID:           cfg.ClientID,
+		Logger:              log,
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
