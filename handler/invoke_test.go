@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,6 +53,10 @@ func TestParseGoldenEnvelopes(t *testing.T) {
 			body, err := inv.message(tt.binding)
 			if err != nil {
 				t.Fatal(err)
+			}
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, body); err == nil {
+				body = compact.Bytes()
 			}
 			if string(body) != tt.body {
 				t.Errorf("body = %s, want %s", body, tt.body)
