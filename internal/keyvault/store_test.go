@@ -17,7 +17,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/go-cmp/cmp"
 
+	entraemu "appreg/emulator/entra"
 	kvemu "appreg/emulator/keyvault"
+	"appreg/internal/azauth"
 	"appreg/internal/keyvault"
 	"appreg/internal/registrar"
 )
@@ -425,5 +427,53 @@ func TestSecretNeverPrinted(t *testing.T) {
 				t.Fatalf("a secret value was printed (in %d bytes of output)", len(p))
 			}
 		}
+	}
+}
+
+// TestTokenFailures covers the step before Key Vault: the challenge asks azidentity for a token
+// and the token endpoint refuses (our identity is wrong) or is down.
+func TestTokenFailures(t *testing.T) {
+	e := newEnv(t)
+	wrong := "bad8Q~" + randomText(34)
+	badCred, err := azauth.NewCredential(azauth.Options{
+		TenantID: e.entra.TenantID(), ClientID: clientID, ClientSecret: wrong,
+		AuthorityHost: e.entra.URL(), Transport: e.http, Retry: fastRetry,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := keyvault.New(e.kv.URL(), badCred, &keyvault.Options{Transport: e.http, Retry: fastRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = bad.Latest(t.Context(), "anything")
+	if registrar.ErrorCode(err) != registrar.CodeForbidden || !strings.Contains(err.Error(), "AADSTS7000215") {
+		t.Errorf("Latest with a wrong client secret = %v, want CodeForbidden naming AADSTS7000215", err)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", err), wrong) || strings.Contains(err.Error(), "RESPONSE") {
+		t.Error("the error carries the token exchange")
+	}
+
+	// A fresh identity with nothing cached, while Entra answers 503.
+	if err := e.entra.Fail(entraemu.Failure{Endpoint: entraemu.EndpointToken, Status: http.StatusServiceUnavailable}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := azauth.NewCredential(azauth.Options{
+		TenantID: e.entra.TenantID(), ClientID: clientID, ClientSecret: handlerSecret,
+		AuthorityHost: e.entra.URL(), Transport: e.http, Retry: fastRetry,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := keyvault.New(e.kv.URL(), fresh, &keyvault.Options{Transport: e.http, Retry: fastRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = down.Latest(t.Context(), "anything")
+	if registrar.ErrorCode(err) != registrar.CodeUnavailable {
+		t.Errorf("Latest while Entra is down = %v, want CodeUnavailable", err)
+	}
+	if calls := e.kv.Snapshot().Calls["getSecret"]; calls != 0 {
+		t.Errorf("unauthenticated requests counted as calls: %d", calls)
 	}
 }
