@@ -71,7 +71,7 @@ func translate(op, name string, err error, now time.Time) error {
 	case errors.As(err, &re):
 		return responseError(op, name, re, now)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return &registrar.Error{Code: registrar.CodeUnavailable, Op: op, Message: "request cancelled or timed out: " + err.Error(), Err: err}
+		return &registrar.Error{Code: registrar.CodeUnavailable, Op: op, Message: "request cancelled or timed out: " + clip(err.Error()), Err: err}
 	case isTLSVerification(err):
 		// A configuration fault (wrong CA file, wrong vault host), not an outage; the message says so.
 		return &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: "TLS verification failed: " + clip(err.Error()), Err: err}
@@ -107,6 +107,10 @@ func responseError(op, name string, re *azcore.ResponseError, now time.Time) *re
 		RetryAfter: retryAfter,
 		Err:        &azcore.ResponseError{StatusCode: re.StatusCode, ErrorCode: re.ErrorCode},
 	}
+	subject := fmt.Sprintf("secret %q", name)
+	if name == "" {
+		subject = "the vault's secrets" // a list, which names no secret
+	}
 	describe := func(prefix string) string {
 		s := fmt.Sprintf("%s (Key Vault %d %s", prefix, re.StatusCode, orUnknown(code))
 		if inner != "" {
@@ -120,20 +124,20 @@ func responseError(op, name string, re *azcore.ResponseError, now time.Time) *re
 	}
 	switch status := re.StatusCode; {
 	case status == http.StatusNotFound:
-		e.Code, e.Message = registrar.CodeNotFound, describe(fmt.Sprintf("secret %q not found", name))
+		e.Code, e.Message = registrar.CodeNotFound, describe(subject + " not found")
 	case status == http.StatusConflict && inner == innerBeingDeleted:
 		// A delete, purge or recover is still settling; it finishes within seconds, after which
 		// the same request either succeeds or meets the permanent deleted-but-recoverable state.
-		e.Code, e.Message = registrar.CodeUnavailable, describe(fmt.Sprintf("secret %q is being deleted or recovered", name))
+		e.Code, e.Message = registrar.CodeUnavailable, describe(subject + " is being deleted or recovered")
 	case status == http.StatusConflict && inner == innerDeletedButRecoverable:
 		e.Code = registrar.CodeConflict
-		e.Message = describe(fmt.Sprintf("secret %q is deleted but recoverable; an operator must recover or purge it before the name can be used", name))
+		e.Message = describe(subject + " is deleted but recoverable; an operator must recover or purge it before the name can be used")
 	case status == http.StatusConflict:
-		e.Code, e.Message = registrar.CodeConflict, describe(fmt.Sprintf("secret %q is in a conflicting state", name))
+		e.Code, e.Message = registrar.CodeConflict, describe(subject + " is in a conflicting state")
 	case status == http.StatusForbidden && inner == innerSecretDisabled:
 		// Not a permission problem: someone disabled the current version, and retrying will not
 		// enable it again.
-		e.Code, e.Message = registrar.CodeConflict, describe(fmt.Sprintf("the current version of secret %q is disabled", name))
+		e.Code, e.Message = registrar.CodeConflict, describe("the current version of " + subject + " is disabled")
 	case status == http.StatusBadRequest, status == http.StatusRequestEntityTooLarge:
 		e.Code, e.Message = registrar.CodeInvalid, describe("Key Vault refused the request")
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:
