@@ -124,20 +124,20 @@ func responseError(op, name string, re *azcore.ResponseError, now time.Time) *re
 	}
 	switch status := re.StatusCode; {
 	case status == http.StatusNotFound:
-		e.Code, e.Message = registrar.CodeNotFound, describe(subject + " not found")
+		e.Code, e.Message = registrar.CodeNotFound, describe(subject+" not found")
 	case status == http.StatusConflict && inner == innerBeingDeleted:
 		// A delete, purge or recover is still settling; it finishes within seconds, after which
 		// the same request either succeeds or meets the permanent deleted-but-recoverable state.
-		e.Code, e.Message = registrar.CodeUnavailable, describe(subject + " is being deleted or recovered")
+		e.Code, e.Message = registrar.CodeUnavailable, describe(subject+" is being deleted or recovered")
 	case status == http.StatusConflict && inner == innerDeletedButRecoverable:
 		e.Code = registrar.CodeConflict
 		e.Message = describe(subject + " is deleted but recoverable; an operator must recover or purge it before the name can be used")
 	case status == http.StatusConflict:
-		e.Code, e.Message = registrar.CodeConflict, describe(subject + " is in a conflicting state")
+		e.Code, e.Message = registrar.CodeConflict, describe(subject+" is in a conflicting state")
 	case status == http.StatusForbidden && inner == innerSecretDisabled:
 		// Not a permission problem: someone disabled the current version, and retrying will not
 		// enable it again.
-		e.Code, e.Message = registrar.CodeConflict, describe("the current version of " + subject + " is disabled")
+		e.Code, e.Message = registrar.CodeConflict, describe("the current version of "+subject+" is disabled")
 	case status == http.StatusBadRequest, status == http.StatusRequestEntityTooLarge:
 		e.Code, e.Message = registrar.CodeInvalid, describe("Key Vault refused the request")
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:
