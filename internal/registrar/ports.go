@@ -159,7 +159,9 @@ type SecretStore interface {
 	Versions(ctx context.Context, name string) ([]SecretVersion, error)
 	// Put stores value as a new version.
 	Put(ctx context.Context, name string, value SecretValue, spec SecretSpec) (SecretVersion, error)
-	// ListManaged calls fn with the current version of every secret tagged managed-by=appreg.
+	// ListManaged calls fn with the current version's metadata of every secret tagged
+	// managed-by=appreg. Key Vault lists secrets without a version, so Version is "" and ID is
+	// the versionless secret id; use Latest for the current version's id.
 	ListManaged(ctx context.Context, fn func(SecretVersion) error) error
 }
 
