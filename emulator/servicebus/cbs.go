@@ -4,11 +4,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	goamqp "github.com/Azure/go-amqp"
+
+	"appreg/emulator/servicebus/internal/amqp"
 )
 
 // CBS token types the SDKs send.
@@ -51,7 +55,19 @@ func (c *conn) putToken(req *goamqp.Message) *goamqp.Message {
 	default:
 		return statusReply(400, "Unsupported token type "+strconv.Quote(typ)+".", "")
 	}
-	c.claims[strings.ToLower(strings.Trim(audience.Path, "/"))] = true
+	path := strings.Trim(audience.Path, "/")
+	entityPath := path
+	if isManagement(entityPath) {
+		entityPath = entityPath[:len(entityPath)-len("/$management")]
+	}
+	if entityPath != "" {
+		// Like Azure, refuse a token for an entity that does not exist; the
+		// SDKs report this 404 as "not found".
+		if _, err := c.srv.broker.lookup(entityPath); err != nil {
+			return statusReply(404, fmt.Sprintf("The messaging entity '%s' could not be found.", entityPath), string(amqp.ErrNotFound))
+		}
+	}
+	c.claims[strings.ToLower(path)] = true
 	return statusReply(202, "Accepted", "")
 }
 
@@ -78,7 +94,9 @@ func (s *Server) verifySAS(token string) string {
 	if err != nil {
 		return "InvalidSignature: The token has an invalid expiry."
 	}
-	if expiry < s.now().Unix() {
+	// Token expiry follows the wall clock, not Options.Now: tests that move
+	// the emulator's clock forward must not invalidate the SDK's tokens.
+	if expiry < time.Now().Unix() {
 		return "ExpiredToken: The token is expired."
 	}
 	got, err := url.QueryUnescape(sig)
