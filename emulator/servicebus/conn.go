@@ -415,6 +415,9 @@ func (c *conn) dropLink(l *link) {
 	delete(l.sess.links, l.handle)
 	switch l.kind {
 	case linkRecv:
+		if l.entity == nil {
+			return // refused at attach
+		}
 		c.srv.broker.cancelWait(l.entity, c)
 		// Messages taken for this link but never transferred go back.
 		for _, o := range l.queue {
