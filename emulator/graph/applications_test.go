@@ -17,7 +17,7 @@ func TestCreateAndGetApplication(t *testing.T) {
 
 	// The documented request of "Create application", compressed as kiota sends it.
 	created := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, gzip: true,
-		body: `{"@odata.type":"#microsoft.graph.application","displayName":"Display name","tags":["appreg:managed"],"notes":"n","web":{"redirectUris":["https://app.example.org/cb"]}}`,
+		body:    `{"@odata.type":"#microsoft.graph.application","displayName":"Display name","tags":["appreg:managed"],"notes":"n","web":{"redirectUris":["https://app.example.org/cb"]}}`,
 		headers: map[string]string{"client-request-id": "c-1"},
 	}).must(t, http.StatusCreated)
 
