@@ -215,3 +215,12 @@ func (r response) str(key string) string {
 func tokenClaims(e *testEnv, audience string) token.Claims {
 	return token.Claims{Audience: audience, TenantID: e.srv.TenantID(), AppID: "x", ObjectID: "x", Roles: []string{roleAll}}
 }
+
+func mustJSON(tb testing.TB, v any) string {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
