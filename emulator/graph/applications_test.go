@@ -374,3 +374,54 @@ func TestRoutingAndAuth(t *testing.T) {
 	app := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"q"}`}).must(t, http.StatusCreated)
 	e.do(t, request{method: "POST", path: "/v1.0/applications/" + app.str("id") + "/microsoft.graph.addPassword", token: tok}).must(t, http.StatusOK)
 }
+
+func TestRequestBodies(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, tok := e.seededCaller(t, roleAll)
+	tests := []struct {
+		name       string
+		body       string
+		headers    map[string]string
+		gzip       bool
+		wantStatus int
+		wantCode   string
+	}{
+		{"Plain", `{"displayName":"a"}`, nil, false, 201, ""},
+		{"Gzip", `{"displayName":"a"}`, nil, true, 201, ""},
+		{"GzipHeaderPlainBody", `{"displayName":"a"}`, map[string]string{"Content-Encoding": "gzip"}, false, 400, "BadRequest"},
+		{"Deflate", `{"displayName":"a"}`, map[string]string{"Content-Encoding": "deflate"}, false, 415, "UnsupportedMediaType"},
+		{"Empty", ``, nil, false, 400, "BadRequest"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: tt.body, gzip: tt.gzip, headers: tt.headers}).must(t, tt.wantStatus)
+			if tt.wantCode != "" {
+				if code, _ := r.odataError(t); code != tt.wantCode {
+					t.Errorf("code = %s, want %s", code, tt.wantCode)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaultPageSize(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, tok := e.seededCaller(t, roleAll)
+	for range 100 {
+		e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"many"}`}).must(t, http.StatusCreated)
+	}
+	first := e.do(t, request{method: "GET", path: "/v1.0/applications", token: tok}).must(t, http.StatusOK)
+	if n := len(first.body["value"].([]any)); n != 100 || first.str("@odata.nextLink") == "" {
+		t.Fatalf("first page has %d items, nextLink %q; want 100 and a link", n, first.str("@odata.nextLink"))
+	}
+	second := e.do(t, request{method: "GET", path: strings.TrimPrefix(first.str("@odata.nextLink"), e.srv.URL()), token: tok}).must(t, http.StatusOK)
+	if n := len(second.body["value"].([]any)); n != 1 || second.body["@odata.nextLink"] != nil {
+		t.Errorf("second page has %d items, nextLink %v", n, second.body["@odata.nextLink"])
+	}
+	big := e.do(t, request{method: "GET", path: "/v1.0/applications?$top=999&$select=id", token: tok}).must(t, http.StatusOK)
+	if n := len(big.body["value"].([]any)); n != 101 {
+		t.Errorf("$top=999 returned %d", n)
+	}
+}

@@ -162,7 +162,10 @@ func parseKey(seg string) (prop, value string, ok bool) {
 		prop, inner = strings.TrimSpace(name), strings.TrimSpace(lit)
 	}
 	v, ok := unquote(inner)
-	return prop, v, ok
+	if !ok {
+		return "", "", false
+	}
+	return prop, v, true
 }
 
 // unquote reads an OData string literal.
