@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
 	"appreg/emulator/entra"
 	"appreg/emulator/internal/token"
@@ -28,14 +29,17 @@ const (
 	// secret is a made-up value in Entra's format; nothing here is a real credential.
 	secret    = "abc8Q~emulator-test-secret-0000000000000"
 	systemMI  = "33333333-3333-3333-3333-333333333333"
-	userMI    = "44444444-4444-4444-4444-444444444444"
 	graphRole = "Application.ReadWrite.OwnedBy"
 )
 
 // fakeDirectory is a hand-written ClientAuthenticator: one client with one secret, and two
-// managed identities. expired flips the client's secret to AADSTS7000222.
+// managed identities. expired flips the client's secret to AADSTS7000222. The user-assigned
+// identity's client ID is fresh per server because MSAL caches managed-identity tokens in a
+// process-wide cache keyed by identity and resource, which would otherwise hand a later test a
+// token signed by an earlier server's key.
 type fakeDirectory struct {
 	expired bool
+	userMI  string
 }
 
 func (d *fakeDirectory) AuthenticateClient(_ context.Context, id, s string) (entra.Principal, error) {
@@ -54,15 +58,15 @@ func (d *fakeDirectory) ManagedIdentity(_ context.Context, id string) (entra.Pri
 	switch id {
 	case "":
 		return entra.Principal{AppID: systemMI, ObjectID: "sys-oid", Roles: []string{graphRole}}, nil
-	case userMI:
-		return entra.Principal{AppID: userMI, ObjectID: "user-oid"}, nil
+	case d.userMI:
+		return entra.Principal{AppID: d.userMI, ObjectID: "user-oid", Roles: []string{graphRole}}, nil
 	}
 	return entra.Principal{}, entra.ErrUnknownClient
 }
 
 func newServer(tb testing.TB) (*entra.Server, *fakeDirectory) {
 	tb.Helper()
-	dir := &fakeDirectory{}
+	dir := &fakeDirectory{userMI: uuid.NewString()}
 	srv, err := entra.NewServer(&entra.Options{Clients: dir})
 	if err != nil {
 		tb.Fatal(err)
@@ -179,18 +183,22 @@ func TestClientSecretCredentialRefused(t *testing.T) {
 // TestManagedIdentityCredential sets IDENTITY_ENDPOINT/IDENTITY_HEADER, which azidentity reads
 // from the environment, so it cannot run in parallel.
 func TestManagedIdentityCredential(t *testing.T) {
-	srv, _ := newServer(t)
+	srv, dir := newServer(t)
 	t.Setenv("IDENTITY_ENDPOINT", srv.MSIURL())
 	t.Setenv("IDENTITY_HEADER", srv.MSIHeader())
 	t.Setenv("IDENTITY_SERVER_THUMBPRINT", "")
+	// The system-assigned identity's cache key cannot vary, so it asks for a fresh resource;
+	// app roles only go into Graph tokens.
+	fresh := "api://" + uuid.NewString()
 	tests := []struct {
 		name      string
 		id        azidentity.ManagedIDKind
+		resource  string
 		wantApp   string
 		wantRoles []string
 	}{
-		{"SystemAssigned", nil, systemMI, []string{graphRole}},
-		{"UserAssigned", azidentity.ClientID(userMI), userMI, nil},
+		{"SystemAssigned", nil, fresh, systemMI, nil},
+		{"UserAssigned", azidentity.ClientID(dir.userMI), entra.GraphResource, dir.userMI, []string{graphRole}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,11 +209,11 @@ func TestManagedIdentityCredential(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+			tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{tt.resource + "/.default"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := srv.Issuer().Verify(tok.Token, entra.GraphResource)
+			c, err := srv.Issuer().Verify(tok.Token, tt.resource)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -236,7 +244,7 @@ func TestManagedIdentityCredential(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}})
+		_, err = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"api://" + uuid.NewString() + "/.default"}})
 		var afe *azidentity.AuthenticationFailedError
 		if !errors.As(err, &afe) || afe.RawResponse.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("GetToken error = %v, want a 401 AuthenticationFailedError", err)
@@ -396,7 +404,7 @@ func TestMetadata(t *testing.T) {
 
 func TestManagedIdentityRaw(t *testing.T) {
 	t.Parallel()
-	srv, _ := newServer(t)
+	srv, dir := newServer(t)
 	tests := []struct {
 		name       string
 		query      string
@@ -404,7 +412,7 @@ func TestManagedIdentityRaw(t *testing.T) {
 		wantStatus int
 	}{
 		{"SystemAssigned", "api-version=2019-08-01&resource=https://vault.azure.net", srv.MSIHeader(), 200},
-		{"UserAssigned", "api-version=2019-08-01&resource=https://vault.azure.net&client_id=" + userMI, srv.MSIHeader(), 200},
+		{"UserAssigned", "api-version=2019-08-01&resource=https://vault.azure.net&client_id=" + dir.userMI, srv.MSIHeader(), 200},
 		{"NoHeader", "api-version=2019-08-01&resource=https://vault.azure.net", "", 401},
 		{"NoResource", "api-version=2019-08-01", srv.MSIHeader(), 400},
 		{"OldAPIVersion", "api-version=2017-09-01&resource=https://vault.azure.net", srv.MSIHeader(), 400},
