@@ -3,6 +3,7 @@ package servicebus
 import (
 	"container/heap"
 	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -175,6 +176,11 @@ func (b *broker) newLockToken() amqp.UUID {
 	return u
 }
 
+func (b *broker) newMessageID() string {
+	u := b.newLockToken()
+	return hex.EncodeToString(u[:])
+}
+
 // due lowers e's next deadline to t.
 func (e *entity) due(t time.Time) {
 	if t.IsZero() {
@@ -227,6 +233,13 @@ func (b *broker) send(e *entity, msgs []*goamqp.Message) ([]int64, error) {
 	now := b.now()
 	seqs := make([]int64, 0, len(msgs))
 	for _, m := range msgs {
+		if m.Properties == nil {
+			m.Properties = &goamqp.MessageProperties{}
+		}
+		if m.Properties.MessageID == nil {
+			// The service assigns an id to messages sent without one.
+			m.Properties.MessageID = b.newMessageID()
+		}
 		if b.duplicate(e, m, now) {
 			seqs = append(seqs, 0)
 			continue

@@ -124,7 +124,8 @@ func (c *conn) authorized(path string) bool {
 	return false
 }
 
-// statusReply builds a request-response reply. status-code is an AMQP int.
+// statusReply builds a $cbs reply. status-code is an AMQP int: the Go SDK
+// rejects any other width.
 func statusReply(code int32, description, condition string) *goamqp.Message {
 	m := &goamqp.Message{ApplicationProperties: map[string]any{
 		"status-code":        code,

@@ -466,18 +466,20 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 		}
 		switch {
 		case src == "$cbs" || isManagement(src):
+			// Replies are routed by the request's reply-to, which names the
+			// link's target address (go-amqp) or, when it has none, the link
+			// itself (rhea).
 			l.kind = linkReply
-			if a.Target == nil || a.Target.Address == "" {
-				refuse = &amqp.Error{Condition: amqp.ErrInvalidField, Description: "a reply link needs a target address"}
-				break
+			l.address = a.Name
+			if a.Target != nil && a.Target.Address != "" {
+				l.address = a.Target.Address
 			}
-			l.address = a.Target.Address
 			l.presettle = a.SndSettleMode == amqp.SndSettled
 		default:
 			l.kind = linkRecv
 			l.peekLock = a.SndSettleMode != amqp.SndSettled
 			l.presettle = !l.peekLock
-			l.entity, refuse = c.resolve(src, false)
+			l.entity, refuse = c.resolve(src, src)
 			if refuse == nil && a.Source != nil {
 				if _, ok := a.Source.Filter.Get("com.microsoft:session-filter"); ok {
 					refuse = &amqp.Error{Condition: amqp.ErrNotImplemented, Description: "sessions are not emulated"}
@@ -498,9 +500,9 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 			l.kind, l.cbs = linkRequest, true
 		case isManagement(tgt):
 			l.kind = linkRequest
-			l.entity, refuse = c.resolve(tgt[:len(tgt)-len("/$management")], true)
+			l.entity, refuse = c.resolve(tgt[:len(tgt)-len("/$management")], tgt)
 		default:
-			l.entity, refuse = c.resolve(tgt, true)
+			l.entity, refuse = c.resolve(tgt, tgt)
 			if refuse == nil && l.entity.kind != kindQueue && l.entity.kind != kindTopic {
 				refuse = &amqp.Error{Condition: amqp.ErrNotAllowed, Description: "cannot send to " + l.entity.name}
 			}
@@ -531,14 +533,15 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 	return nil
 }
 
-// resolve finds the entity at path and checks that a CBS token covers it.
-func (c *conn) resolve(path string, send bool) (*entity, *amqp.Error) {
+// resolve finds the entity at path and checks that a CBS token covers the
+// link's address (the entity or its $management node).
+func (c *conn) resolve(path, address string) (*entity, *amqp.Error) {
 	e, err := c.srv.broker.lookup(path)
 	if err != nil {
 		return nil, &amqp.Error{Condition: amqp.ErrNotFound, Description: fmt.Sprintf(
 			"The messaging entity '%s' could not be found.", path)}
 	}
-	if !c.authorized(path) {
+	if !c.authorized(address) {
 		return nil, &amqp.Error{Condition: amqp.ErrUnauthorized, Description: fmt.Sprintf(
 			"Unauthorized access to '%s': no valid CBS token covers it.", path)}
 	}

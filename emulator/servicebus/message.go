@@ -35,7 +35,7 @@ func (d delivery) encode(withLock bool) ([]byte, error) {
 		h = *d.m.Header
 	}
 	h.DeliveryCount = d.deliveryCount
-	m.Header = &h
+	m.Header = nil // encoded below, with every field explicit
 	if m.Properties == nil {
 		// The Go SDK only reads the delivery count when properties exist.
 		m.Properties = &goamqp.MessageProperties{}
@@ -55,11 +55,28 @@ func (d delivery) encode(withLock bool) ([]byte, error) {
 		m.DeliveryAnnotations = goamqp.Annotations{annLockToken: goamqp.UUID(d.lockToken)}
 	}
 	m.Annotations = ann
-	b, err := m.MarshalBinary()
+	rest, err := m.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("encode message %d: %w", d.seq, err)
 	}
-	return b, nil
+	b, err := appendHeader(make([]byte, 0, len(rest)+32), h)
+	if err != nil {
+		return nil, fmt.Errorf("encode message %d: %w", d.seq, err)
+	}
+	return append(b, rest...), nil
+}
+
+// appendHeader encodes the header section with every field present. go-amqp
+// omits a zero delivery-count, and rhea-based clients then report the
+// delivery count as undefined instead of 0.
+func appendHeader(dst []byte, h goamqp.MessageHeader) ([]byte, error) {
+	var ttl any
+	if h.TTL > 0 {
+		ttl = uint32(min(h.TTL.Milliseconds(), 1<<32-1))
+	}
+	return amqp.Append(dst, amqp.Described{Descriptor: uint64(0x70), Value: []any{
+		h.Durable, h.Priority, ttl, h.FirstAcquirer, h.DeliveryCount,
+	}})
 }
 
 // netOrder converts a lock token to the .NET GUID byte order that Service

@@ -36,7 +36,7 @@ func (c *conn) management(e *entity, req *goamqp.Message) *goamqp.Message {
 		}
 		ds := b.peek(e, from, int(min(n, 1000)))
 		if len(ds) == 0 {
-			return statusReply(204, "No messages available", "")
+			return mgmtReply(204, "No messages available", "")
 		}
 		return messagesReply(ds, false)
 
@@ -118,19 +118,32 @@ func (c *conn) management(e *entity, req *goamqp.Message) *goamqp.Message {
 
 	case "com.microsoft:renew-session-lock", "com.microsoft:get-session-state",
 		"com.microsoft:set-session-state", "com.microsoft:get-message-sessions":
-		return statusReply(501, "Sessions are not supported by this emulator.", string(amqp.ErrNotImplemented))
+		return mgmtReply(501, "Sessions are not supported by this emulator.", string(amqp.ErrNotImplemented))
 	}
-	return statusReply(400, fmt.Sprintf("The operation '%s' is not supported.", op), string(amqp.ErrNotImplemented))
+	return mgmtReply(400, fmt.Sprintf("The operation '%s' is not supported.", op), string(amqp.ErrNotImplemented))
+}
+
+// mgmtReply builds a $management reply. Unlike $cbs, management uses the
+// camel-case keys; the Go SDK reads either, rhea-based clients only these.
+func mgmtReply(code int32, description, condition string) *goamqp.Message {
+	m := &goamqp.Message{ApplicationProperties: map[string]any{
+		"statusCode":        code,
+		"statusDescription": description,
+	}}
+	if condition != "" {
+		m.ApplicationProperties["errorCondition"] = goamqp.Symbol(condition)
+	}
+	return m
 }
 
 func okReply(body map[string]any) *goamqp.Message {
-	m := statusReply(200, "OK", "")
+	m := mgmtReply(200, "OK", "")
 	m.Value = body
 	return m
 }
 
 func badRequest(err error) *goamqp.Message {
-	return statusReply(400, err.Error(), string(amqp.ErrArgument))
+	return mgmtReply(400, err.Error(), string(amqp.ErrArgument))
 }
 
 // failure maps broker errors to the status codes the SDKs interpret: 410 is
@@ -138,13 +151,13 @@ func badRequest(err error) *goamqp.Message {
 func failure(err error) *goamqp.Message {
 	switch {
 	case errors.Is(err, errLockLost):
-		return statusReply(410, "The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.", string(amqp.ErrMessageLockLost))
+		return mgmtReply(410, "The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.", string(amqp.ErrMessageLockLost))
 	case errors.Is(err, errMsgNotFound):
-		return statusReply(404, "Failed to lock one or more specified messages. The message does not exist.", "com.microsoft:message-not-found")
+		return mgmtReply(404, "Failed to lock one or more specified messages. The message does not exist.", "com.microsoft:message-not-found")
 	case errors.Is(err, errNotAllowed):
-		return statusReply(400, err.Error(), string(amqp.ErrNotAllowed))
+		return mgmtReply(400, err.Error(), string(amqp.ErrNotAllowed))
 	}
-	return statusReply(500, err.Error(), string(amqp.ErrInternal))
+	return mgmtReply(500, err.Error(), string(amqp.ErrInternal))
 }
 
 func messagesReply(ds []delivery, withLock bool) *goamqp.Message {
