@@ -52,7 +52,17 @@ var (
 )
 
 // GraphResource is the audience of Microsoft Graph tokens, the only audience that carries roles.
-const GraphResource = "https://graph.microsoft.com"
+// GraphAppID names the same resource by its application ID, which clients may use in scopes.
+const (
+	GraphResource = "https://graph.microsoft.com"
+	GraphAppID    = "00000003-0000-0000-c000-000000000000"
+)
+
+// IsGraph reports whether a token audience names Microsoft Graph.
+func IsGraph(audience string) bool {
+	a := strings.TrimSuffix(audience, "/")
+	return strings.EqualFold(a, GraphResource) || strings.EqualFold(a, GraphAppID)
+}
 
 // Options configure a Server; nil or zero fields take the defaults.
 type Options struct {

@@ -213,7 +213,7 @@ func (s *Server) mint(p Principal, resource string) (string, time.Time, error) {
 		NotBefore: now.Unix(),
 		ExpiresAt: exp.Unix(),
 	}
-	if strings.EqualFold(strings.TrimSuffix(resource, "/"), GraphResource) {
+	if IsGraph(resource) {
 		c.Roles = slices.Clone(p.Roles)
 	}
 	raw, err := s.issuer.Sign(c)

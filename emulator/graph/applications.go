@@ -358,7 +358,7 @@ func (s *Server) deleteApplication(c *call) reply {
 	appID := str(a.props, "appId")
 	for id, sp := range s.sps {
 		if strings.EqualFold(str(sp.props, "appId"), appID) {
-			delete(s.sps, id)
+			s.removeSP(id)
 		}
 	}
 	s.log.Info("application deleted", "id", a.id, "appId", appID)

@@ -222,3 +222,19 @@ func TestLaggingAppAtEntra(t *testing.T) {
 		t.Errorf("AuthenticateClient: %v", err)
 	}
 }
+
+// TestGraphAppIDScope: a client may name Graph by its application ID; the token still carries
+// the roles and Graph accepts it.
+func TestGraphAppIDScope(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	id, _, _, secret, err := s.srv.SeedClient("by-guid", []string{roleAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := s.clientToken(t, id, secret, entra.GraphAppID+"/.default")
+	if status != 200 {
+		t.Fatalf("token: %d %v", status, body)
+	}
+	s.do(t, request{method: "GET", path: "/v1.0/applications", token: body["access_token"].(string)}).must(t, http.StatusOK)
+}

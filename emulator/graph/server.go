@@ -498,6 +498,9 @@ func (s *Server) authenticate(r *http.Request) (token.Claims, *reply) {
 		return unauthorized("Access token is empty.")
 	}
 	claims, err := s.issuer.Verify(raw, entra.GraphResource)
+	if errors.Is(err, token.ErrAudience) {
+		claims, err = s.issuer.Verify(raw, entra.GraphAppID) // scope 00000003-…/.default
+	}
 	switch {
 	case errors.Is(err, token.ErrExpired):
 		return unauthorized("Lifetime validation failed, the token is expired.")

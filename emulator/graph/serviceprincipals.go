@@ -219,11 +219,23 @@ func (s *Server) deleteServicePrincipal(c *call) reply {
 	if !s.spCanWrite(p, sp) {
 		return errDenied()
 	}
-	delete(s.sps, sp.id)
-	if s.systemMI == sp.id {
+	s.removeSP(sp.id)
+	return noContent()
+}
+
+// removeSP deletes a service principal and its ownerships, under s.mu.
+func (s *Server) removeSP(id string) {
+	delete(s.sps, id)
+	if s.systemMI == id {
 		s.systemMI = ""
 	}
-	return noContent()
+	unlink := func(o *object) { o.owners = slices.DeleteFunc(o.owners, func(x string) bool { return x == id }) }
+	for _, a := range s.apps {
+		unlink(&a.object)
+	}
+	for _, other := range s.sps {
+		unlink(&other.object)
+	}
 }
 
 // Owners and directoryObjects.

@@ -187,3 +187,17 @@ func TestOwnership(t *testing.T) {
 		t.Errorf("directoryObject = %s", obj.raw)
 	}
 }
+
+func TestDeletedOwnerIsUnlinked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, admin := e.seededCaller(t, roleAll)
+	_, alice := e.seededCaller(t, roleOwnedBy)
+	appID := e.do(t, request{method: "POST", path: "/v1.0/applications", token: alice, body: `{"displayName":"a"}`}).must(t, http.StatusCreated).str("id")
+	aliceSP := e.srv.State().Applications[2].Owners[0]
+	e.do(t, request{method: "DELETE", path: "/v1.0/servicePrincipals/" + aliceSP, token: admin}).must(t, http.StatusNoContent)
+	owners := e.do(t, request{method: "GET", path: "/v1.0/applications/" + appID + "/owners", token: admin}).must(t, http.StatusOK)
+	if v := owners.body["value"].([]any); len(v) != 0 {
+		t.Errorf("owners after deleting the owner = %s", owners.raw)
+	}
+}
