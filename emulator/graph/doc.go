@@ -16,7 +16,7 @@
 // Request_UnsupportedQuery, Request_MultipleObjectsWithSameKeyValue, InvalidAuthenticationToken,
 // Authorization_RequestDenied, TooManyAppPasswords, TooManyRequests). Bearer tokens must be
 // signed by the configured token.Issuer, unexpired, for the tenant, with audience
-// https://graph.microsoft.com. Permissions follow the token's app roles: Application.ReadWrite.All
+// https://graph.microsoft.com or Graph's application ID. Permissions follow the token's app roles: Application.ReadWrite.All
 // writes everything; Application.ReadWrite.OwnedBy creates apps and service principals (and
 // becomes their owner), reads every app (as Graph lets it list the whole tenant) and writes only
 // what it owns, else 403; read roles only read; no role gets 403 everywhere; adding owners needs
