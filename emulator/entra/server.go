@@ -177,6 +177,13 @@ func (s *Server) Authority() *ca.Authority { return s.authority }
 // Issuer signs the tokens this server hands out; resource emulators verify with it.
 func (s *Server) Issuer() *token.Issuer { return s.issuer }
 
+// Handler serves the authority endpoints and /_emu/, for mounting the emulator on another
+// listener; URLs in responses follow the request's Host.
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
+// MSIHandler serves the managed-identity endpoint at /msi/token.
+func (s *Server) MSIHandler() http.Handler { return s.msiSrv.Handler }
+
 // Close stops both listeners and waits for in-flight requests, like httptest.Server.Close.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

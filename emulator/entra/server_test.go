@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -519,4 +520,29 @@ func do(tb testing.TB, c *http.Client, req *http.Request) (int, map[string]any) 
 		}
 	}
 	return resp.StatusCode, body
+}
+
+// TestMountedHandler serves the authority from another listener, as azemu may on a shared port:
+// the metadata follows the Host the client used, so MSAL's issuer check still passes.
+func TestMountedHandler(t *testing.T) {
+	t.Parallel()
+	srv, _ := newServer(t)
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.TLS = srv.Authority().ServerTLS()
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	cred, err := azidentity.NewClientSecretCredential(srv.TenantID(), clientID, secret, &azidentity.ClientSecretCredentialOptions{
+		ClientOptions: azcore.ClientOptions{
+			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: ts.URL},
+			Transport: srv.Client(),
+			Retry:     policy.RetryOptions{MaxRetries: -1},
+		},
+		DisableInstanceDiscovery: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://vault.azure.net/.default"}}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -38,7 +38,10 @@ func (s *Server) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	if tenant == "common" || tenant == "organizations" {
 		issuerTenant = "{tenantid}"
 	}
-	base := s.url + "/" + tenant
+	// URLs name the host the client addressed, so the issuer matches the authority MSAL was
+	// given whether it is this listener, a shared azemu port or a remapped real host name.
+	origin := "https://" + r.Host
+	base := origin + "/" + tenant
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
@@ -48,7 +51,7 @@ func (s *Server) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
-		"issuer":                                s.url + "/" + issuerTenant + "/v2.0",
+		"issuer":                                origin + "/" + issuerTenant + "/v2.0",
 		"request_uri_parameter_supported":       false,
 		"userinfo_endpoint":                     "https://graph.microsoft.com/oidc/userinfo",
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
@@ -308,7 +311,7 @@ func (s *Server) writeAADError(w http.ResponseWriter, r *http.Request, status in
 		"timestamp":         ts,
 		"trace_id":          traceID,
 		"correlation_id":    corr,
-		"error_uri":         fmt.Sprintf("%s/error?code=%d", s.url, e.Code),
+		"error_uri":         fmt.Sprintf("https://%s/error?code=%d", r.Host, e.Code),
 	})
 }
 

@@ -174,6 +174,10 @@ func (s *Server) Client() *http.Client { return s.client }
 // Issuer verifies the bearer tokens Graph accepts; tests can mint tokens with it.
 func (s *Server) Issuer() *token.Issuer { return s.issuer }
 
+// Handler serves /v1.0 and /_emu/, for mounting the emulator on another listener; URLs in
+// responses follow the request's Host.
+func (s *Server) Handler() http.Handler { return s }
+
 // Close stops the listener and waits for in-flight requests.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
