@@ -24,6 +24,7 @@ const (
 	senderCredit      = 1000 // credit granted to client senders, in messages
 	maxMessageSize    = 256 * 1024
 	maxPendingReplies = 256
+	maxPartialBytes   = 4 << 20 // unfinished incoming transfers, per connection
 	handshakeTimeout  = 30 * time.Second
 )
 
@@ -118,6 +119,8 @@ type conn struct {
 	sessions   map[uint16]*session
 	replyLinks map[string]*link
 	claims     map[string]bool // authorized audience paths (lower case)
+	partial    int             // bytes held in unfinished incoming transfers
+	started    chan struct{}   // closed when loop starts taking control calls
 }
 
 // connError ends the connection with an AMQP close carrying Error.
@@ -290,6 +293,7 @@ func (c *conn) loop() error {
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	c.lastRead = time.Now()
+	close(c.started)
 	for {
 		select {
 		case in := <-c.frames:
@@ -413,6 +417,10 @@ func (c *conn) endSession(s *session) {
 
 func (c *conn) dropLink(l *link) {
 	delete(l.sess.links, l.handle)
+	if l.inActive {
+		c.partial -= len(l.inBuf)
+		l.inActive, l.inBuf = false, nil
+	}
 	switch l.kind {
 	case linkRecv:
 		if l.entity == nil {
@@ -793,13 +801,20 @@ func (c *conn) onTransfer(s *session, t amqp.Transfer) error {
 	}
 	if t.Aborted {
 		l.inActive = false
+		c.partial -= len(l.inBuf)
+		l.inBuf = l.inBuf[:0]
 		return nil
 	}
 	if !l.inOversize {
 		if len(l.inBuf)+len(t.Payload) > maxMessageSize {
+			c.partial -= len(l.inBuf)
 			l.inOversize, l.inBuf = true, nil
 		} else {
 			l.inBuf = append(l.inBuf, t.Payload...)
+			c.partial += len(t.Payload)
+			if c.partial > maxPartialBytes {
+				return newConnError(amqp.ErrResourceLimit, "more than %d bytes of unfinished transfers", maxPartialBytes)
+			}
 		}
 	}
 	if t.Settled {
@@ -809,6 +824,7 @@ func (c *conn) onTransfer(s *session, t amqp.Transfer) error {
 		return nil
 	}
 	l.inActive = false
+	c.partial -= len(l.inBuf)
 	var state amqp.DeliveryState
 	if l.inOversize {
 		state = amqp.Rejected{Error: &amqp.Error{Condition: amqp.ErrMessageSize, Description: fmt.Sprintf(

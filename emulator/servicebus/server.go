@@ -152,7 +152,7 @@ func (s *Server) accept() {
 			w:      bufio.NewWriterSize(nc, 32*1024),
 			frames: make(chan frameIn, 16), wakeCh: make(chan struct{}, 1), ctrl: make(chan func()),
 			done: make(chan struct{}), sessions: map[uint16]*session{}, replyLinks: map[string]*link{},
-			claims: map[string]bool{},
+			claims: map[string]bool{}, started: make(chan struct{}),
 		}
 		s.mu.Lock()
 		if s.closed {
@@ -199,6 +199,11 @@ func (s *Server) connList() []*conn {
 
 // run executes fn on c's goroutine and waits for it, unless c has ended.
 func (c *conn) run(fn func()) {
+	select {
+	case <-c.started:
+	default:
+		return // still in the handshake: it has no links yet
+	}
 	finished := make(chan struct{})
 	select {
 	case c.ctrl <- func() { fn(); close(finished) }:
