@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -180,10 +181,17 @@ func (e *testEnv) do(tb testing.TB, r request) response {
 func (r response) must(tb testing.TB, status int) response {
 	tb.Helper()
 	if r.status != status {
-		tb.Fatalf("status = %d, want %d; body %s", r.status, status, r.raw)
+		tb.Fatalf("status = %d, want %d; body %s", r.status, status, redact(r.raw))
 	}
 	return r
 }
+
+// redact hides secretText values, so a failing test never prints a secret.
+func redact(raw []byte) []byte {
+	return secretTextRE.ReplaceAll(raw, []byte(`"secretText":"[redacted]"`))
+}
+
+var secretTextRE = regexp.MustCompile(`"secretText"\s*:\s*"[^"]*"`)
 
 // odataError checks Graph's error envelope and returns its code and message.
 func (r response) odataError(tb testing.TB) (code, message string) {
@@ -195,7 +203,7 @@ func (r response) odataError(tb testing.TB) (code, message string) {
 	code, _ = e["code"].(string)
 	message, _ = e["message"].(string)
 	if code == "" || message == "" {
-		tb.Errorf("error body lacks code or message: %s", r.raw)
+		tb.Errorf("error body lacks code or message: %s", redact(r.raw))
 	}
 	inner, _ := e["innerError"].(map[string]any)
 	for _, k := range []string{"date", "request-id", "client-request-id"} {
