@@ -208,7 +208,7 @@ func (r response) odataError(tb testing.TB) (code, message string) {
 	inner, _ := e["innerError"].(map[string]any)
 	for _, k := range []string{"date", "request-id", "client-request-id"} {
 		if s, _ := inner[k].(string); s == "" {
-			tb.Errorf("innerError.%s missing: %s", k, r.raw)
+			tb.Errorf("innerError.%s missing: %s", k, redact(r.raw))
 		}
 	}
 	return code, message
