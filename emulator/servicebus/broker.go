@@ -73,6 +73,7 @@ type delivery struct {
 	m             *goamqp.Message
 	seq           int64
 	enqueued      time.Time
+	expires       time.Time
 	scheduled     time.Time
 	state         msgState
 	deliveryCount uint32
@@ -83,7 +84,7 @@ type delivery struct {
 }
 
 func (m *message) snapshot(e *entity) delivery {
-	return delivery{m: m.m, seq: m.seq, enqueued: m.enqueued, scheduled: m.scheduled, state: m.state,
+	return delivery{m: m.m, seq: m.seq, enqueued: m.enqueued, expires: m.expires, scheduled: m.scheduled, state: m.state,
 		deliveryCount: m.deliveryCount, locked: m.locked, lockToken: m.lockToken, lockedUntil: m.lockedUntil, entity: e}
 }
 

@@ -381,6 +381,12 @@ func TestConformance(t *testing.T) {
 			waitFor(t, "short TTL", func() bool { return stats(t, e.srv, "expiring").DeadLettered == 1 })
 			e.clock.Advance(time.Minute)
 			waitFor(t, "default TTL", func() bool { return stats(t, e.srv, "expiring").DeadLettered == 2 })
+			mustSend(t, ctx, e.c, "expiring", textMessage("fresh"))
+			r := newReceiver(t, e.c, "expiring", nil)
+			m := receiveN(t, ctx, r, 1)[0]
+			if m.TimeToLive == nil || *m.TimeToLive != time.Minute || m.ExpiresAt == nil || !m.ExpiresAt.Equal(m.EnqueuedTime.Add(time.Minute)) {
+				t.Fatalf("default TTL not reported: ttl %v expires %v", m.TimeToLive, m.ExpiresAt)
+			}
 			dls, _ := e.srv.DeadLetters("expiring")
 			if dls[0].Reason != "TTLExpiredException" {
 				t.Fatalf("reason %q", dls[0].Reason)

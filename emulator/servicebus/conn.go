@@ -286,8 +286,10 @@ func (c *conn) readLoop() {
 
 func (c *conn) loop() error {
 	tick := c.srv.idleTimeout / 4
-	if c.remoteIdle > 0 && c.remoteIdle/2 < tick {
-		tick = c.remoteIdle / 2
+	if c.remoteIdle > 0 && c.remoteIdle/4 < tick {
+		// Checked every quarter, sent once half has passed: the gap between
+		// our frames stays under three quarters of the client's timeout.
+		tick = c.remoteIdle / 4
 	}
 	tick = max(tick, 10*time.Millisecond)
 	ticker := time.NewTicker(tick)

@@ -35,6 +35,11 @@ func (d delivery) encode(withLock bool) ([]byte, error) {
 		h = *d.m.Header
 	}
 	h.DeliveryCount = d.deliveryCount
+	if h.TTL == 0 && !d.expires.IsZero() {
+		// The entity's default TTL applied: report it, so that clients can
+		// compute ExpiresAt as with the real service.
+		h.TTL = d.expires.Sub(d.enqueued)
+	}
 	m.Header = nil // encoded below, with every field explicit
 	if m.Properties == nil {
 		// The Go SDK only reads the delivery count when properties exist.
