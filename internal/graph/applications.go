@@ -122,16 +122,3 @@ func (c *Client) ListManagedApplications(ctx context.Context, fn func(registrar.
 func emptyResponse(op string) error {
 	return &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: "Graph answered success with no body"}
 }
-
-// logCall records one Graph call at debug level: the operation, its identifiers, duration and,
-// on failure, the translated error (which never holds a body).
-func (c *Client) logCall(ctx context.Context, op string, start time.Time, err error, attrs ...slog.Attr) {
-	if !c.log.Enabled(ctx, slog.LevelDebug) {
-		return
-	}
-	attrs = append(attrs, slog.String("op", op), slog.Duration("elapsed", time.Since(start)))
-	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
-	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "graph call", attrs...)
-}

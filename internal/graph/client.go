@@ -1,12 +1,14 @@
 package graph
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	khttp "github.com/microsoft/kiota-http-go"
@@ -132,4 +134,17 @@ func httpClient(given *http.Client) *http.Client {
 	// kiota's redirect handler follows redirects itself; net/http must hand them back.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &c
+}
+
+// logCall records one Graph call at debug level: the operation, its identifiers, duration and,
+// on failure, the translated error (which never holds a body).
+func (c *Client) logCall(ctx context.Context, op string, start time.Time, err error, attrs ...slog.Attr) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs = append(attrs, slog.String("op", op), slog.Duration("elapsed", time.Since(start)))
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "graph call", attrs...)
 }
