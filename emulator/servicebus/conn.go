@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -142,6 +143,13 @@ func (c *conn) wake() {
 func (c *conn) serve() {
 	defer close(c.done)
 	defer c.nc.Close()
+	defer func() {
+		// A bug must cost one connection, not every client of the emulator.
+		if v := recover(); v != nil {
+			c.srv.panics.Add(1)
+			c.log.Error("connection panicked", "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
 	_ = c.nc.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := c.handshake(); err != nil {
 		var ce connError

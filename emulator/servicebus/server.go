@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"appreg/emulator/servicebus/internal/amqp"
@@ -41,6 +42,7 @@ type Server struct {
 	idleTimeout time.Duration
 	quit        chan struct{}
 	wg          sync.WaitGroup
+	panics      atomic.Int64 // connections lost to a bug; tests assert zero
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
@@ -147,30 +149,39 @@ func (s *Server) accept() {
 			}
 			return
 		}
-		c := &conn{
-			srv: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
-			w:      bufio.NewWriterSize(nc, 32*1024),
-			frames: make(chan frameIn, 16), wakeCh: make(chan struct{}, 1), ctrl: make(chan func()),
-			done: make(chan struct{}), sessions: map[uint16]*session{}, replyLinks: map[string]*link{},
-			claims: map[string]bool{}, started: make(chan struct{}),
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			nc.Close()
+		if s.serveConn(nc) == nil {
 			return
 		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
 	}
+}
+
+// serveConn runs one client connection in its own goroutine. It returns nil
+// if the server is closed.
+func (s *Server) serveConn(nc net.Conn) *conn {
+	c := &conn{
+		srv: s, nc: nc, log: s.log.With("remote", nc.RemoteAddr().String()),
+		w:      bufio.NewWriterSize(nc, 32*1024),
+		frames: make(chan frameIn, 16), wakeCh: make(chan struct{}, 1), ctrl: make(chan func()),
+		done: make(chan struct{}), sessions: map[uint16]*session{}, replyLinks: map[string]*link{},
+		claims: map[string]bool{}, started: make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return nil
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	return c
 }
 
 func (s *Server) sweep() {
