@@ -36,7 +36,11 @@ type Options struct {
 	ServiceBusConfig *servicebus.Config // nil = servicebus.DefaultConfig()
 	// KeyVaultDeleteLag is how long Key Vault deletes take to settle; 0 = Key Vault emulator's default.
 	KeyVaultDeleteLag time.Duration
-	Now               func() time.Time // nil = time.Now; shared by every service
+	// Now drives Graph and Key Vault state: password and secret lifetimes, creation times, soft
+	// delete. Token lifetimes and Service Bus timing (locks, TTL) always follow the wall clock,
+	// because the SDKs cache tokens and time locks in real time; a test that moves Now forward by
+	// days must not make every cached token look expired. nil = time.Now.
+	Now func() time.Time
 	Logger            *slog.Logger     // nil = discard
 }
 
@@ -104,7 +108,7 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	if s.authority, err = ca.New(); err != nil {
 		return nil, err
 	}
-	issuer, err := token.NewIssuer(now)
+	issuer, err := token.NewIssuer(time.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +126,7 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	}
 	tenant := s.Graph.TenantID()
 	if s.Entra, err = entra.NewServer(&entra.Options{
-		Authority: s.authority, Issuer: issuer, TenantID: tenant, Clients: s.Graph, Now: now, Logger: log.With("service", "entra"),
+		Authority: s.authority, Issuer: issuer, TenantID: tenant, Clients: s.Graph, Now: time.Now, Logger: log.With("service", "entra"),
 	}); err != nil {
 		ln.Close()
 		return nil, err
@@ -135,7 +139,7 @@ func NewServer(opts *Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if s.ServiceBus, err = servicebus.NewServer(&servicebus.Options{
-		Addr: opts.AMQPAddr, Config: opts.ServiceBusConfig, Now: now, Logger: log.With("service", "servicebus"),
+		Addr: opts.AMQPAddr, Config: opts.ServiceBusConfig, Logger: log.With("service", "servicebus"),
 	}); err != nil {
 		ln.Close()
 		return nil, err

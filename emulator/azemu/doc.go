@@ -1,7 +1,7 @@
 // Package azemu is the whole local Azure in one value: Entra ID, Microsoft Graph and Key Vault
 // behind one HTTPS origin signed by one test CA, the App Service managed-identity endpoint on
 // plain HTTP, and Service Bus over AMQP on plain TCP, exactly as the unmodified SDKs reach them
-// with an endpoint override. All four share one token issuer, one tenant and one clock, so a
+// with an endpoint override. All four share one token issuer and one tenant, so a
 // client secret that Graph issued authenticates at Entra and the token it buys is accepted by
 // Graph and Key Vault, and by nothing else.
 //
