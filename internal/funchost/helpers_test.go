@@ -101,13 +101,16 @@ type settlement struct {
 	at  time.Time
 }
 
-// fakeReceiver is a Receiver backed by a channel. Abandoned messages come
-// back with DeliveryCount+1, as the broker redelivers them.
+// fakeReceiver is a Receiver backed by a channel. With redeliver set,
+// abandoned messages come back with DeliveryCount+1, as the broker
+// redelivers them.
 type fakeReceiver struct {
 	clock    Clock
 	lock     time.Duration
 	incoming chan *azservicebus.ReceivedMessage
 	ops      chan settlement
+
+	redeliver bool // set before use
 
 	mu       sync.Mutex
 	renewErr error
@@ -162,9 +165,11 @@ func (f *fakeReceiver) CompleteMessage(_ context.Context, m *azservicebus.Receiv
 
 func (f *fakeReceiver) AbandonMessage(_ context.Context, m *azservicebus.ReceivedMessage, _ *azservicebus.AbandonMessageOptions) error {
 	f.ops <- settlement{"abandon", m, f.clock.Now()}
-	again := *m
-	again.DeliveryCount++
-	f.send(&again)
+	if f.redeliver {
+		again := *m
+		again.DeliveryCount++
+		f.send(&again)
+	}
 	return nil
 }
 
@@ -287,6 +292,12 @@ func (ta *testApp) serve(w http.ResponseWriter, r *http.Request) {
 	h := ta.handle
 	ta.mu.Unlock()
 	h(w, r)
+}
+
+func (ta *testApp) setStartMode(mode func(n int) string) {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	ta.startMode = mode
 }
 
 func (ta *testApp) setHandler(h http.HandlerFunc) {

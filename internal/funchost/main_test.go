@@ -67,6 +67,8 @@ func testHandlerMain() {
 		os.Exit(3)
 	case "slow":
 		time.Sleep(300 * time.Millisecond)
+	case "hang":
+		time.Sleep(time.Hour)
 	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:"+port)
