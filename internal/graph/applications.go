@@ -17,7 +17,7 @@ import (
 
 // managedFilter selects the apps appreg created. tags/any is one of the filters Graph serves
 // without ConsistencyLevel: eventual, so listing needs no advanced-query headers.
-var managedFilter = "tags/any(t:t eq '" + registrar.TagManaged + "')"
+const managedFilter = "tags/any(t:t eq '" + registrar.TagManaged + "')"
 
 // odataString escapes s for an OData string literal in a key segment by doubling each quote.
 func odataString(s string) string { return strings.ReplaceAll(s, "'", "''") }
@@ -82,12 +82,10 @@ func (c *Client) UpsertApplication(ctx context.Context, spec registrar.AppSpec) 
 func (c *Client) ListManagedApplications(ctx context.Context, fn func(registrar.App) error) error {
 	const op = "graph.listApplications"
 	start := time.Now()
-	q := &applications.ApplicationsRequestBuilderGetQueryParameters{
-		Filter: &managedFilter,
-		Select: appSelect,
-	}
-	if c.pageSize > 0 {
-		q.Top = &c.pageSize
+	filter, top := managedFilter, c.pageSize
+	q := &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &filter, Select: appSelect}
+	if top > 0 {
+		q.Top = &top
 	}
 	first, err := c.sdk.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{QueryParameters: q})
 	if err != nil {

@@ -61,10 +61,15 @@ func (c *Client) AddPassword(ctx context.Context, appObjectID string, spec regis
 	return np, nil
 }
 
-// RemovePassword removes a client secret. A failure that could mean "no such keyId" is checked
-// against the app: if the app is readable and the password is gone, the result is CodeNotFound,
-// which the registrar treats as already done; if the app itself is not visible yet, the result
-// is CodeReplicating, since the registrar only removes passwords from apps it has just read.
+// RemovePassword removes a client secret. Graph answers a keyId it does not know with 400 (and an
+// app it does not know with 404), so such a failure is checked against the app:
+//   - the app is not visible: CodeReplicating, since the registrar only removes passwords from
+//     apps it has just read;
+//   - the app lists the password: the replica that served removePassword has not seen it yet
+//     (it was added moments ago, as in compensation): CodeReplicating;
+//   - the app does not list it: CodeNotFound, which the registrar treats as already removed. A
+//     stale replica can also answer this for a password added moments ago; the orphan sweep is
+//     the backstop for that race.
 func (c *Client) RemovePassword(ctx context.Context, appObjectID, keyID string) error {
 	const op = "graph.removePassword"
 	start := time.Now()
@@ -99,7 +104,7 @@ func (c *Client) confirmRemoved(ctx context.Context, op, appObjectID, keyID stri
 	}
 	for _, p := range res.GetPasswordCredentials() {
 		if p != nil && strings.EqualFold(derefUUID(p.GetKeyId()), keyID) {
-			return orig
+			return &registrar.Error{Code: registrar.CodeReplicating, Op: op, Message: "password listed on the application but not yet removable", Err: orig}
 		}
 	}
 	return &registrar.Error{Code: registrar.CodeNotFound, Op: op, Message: "no password with keyId " + keyID, Err: orig}
