@@ -69,10 +69,11 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
-// twice is a string serialized a second time, as the host sends strings.
-func twice(s string) json.RawMessage {
+// twice returns s serialized as a JSON string literal; marshalled as a
+// value it is serialized a second time, as the host sends strings.
+func twice(s string) string {
 	b, _ := marshal(s)
-	return b
+	return string(b)
 }
 
 // Json.NET's default DateTime format is yyyy-MM-ddTHH:mm:ss.FFFFFFFK: up to

@@ -133,7 +133,8 @@ func New(app *App, opts *Options) *Host {
 	h.worker = newWorker(app, o, o.Logger)
 	conns := app.Host.ServiceBus.MaxConcurrentCalls * max(1, len(app.Functions))
 	h.client = &http.Client{Transport: &http.Transport{
-		Proxy:               nil, // the handler is on loopback; never send it through a proxy
+		Proxy:               nil,  // the handler is on loopback; never send it through a proxy
+		DisableCompression:  true, // the host's HttpClient sends no Accept-Encoding
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     90 * time.Second,
