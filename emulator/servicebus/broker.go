@@ -65,7 +65,8 @@ type message struct {
 	locked        bool
 	lockToken     amqp.UUID
 	lockedUntil   time.Time
-	avail         bool // in the entity's available heap
+	avail         bool   // in the entity's (or its session's) available heap
+	sessionID     string // properties.group-id, on session entities
 }
 
 // delivery is a snapshot of a message handed to a connection for encoding.
@@ -106,11 +107,40 @@ type entity struct {
 	pruned  time.Time
 	waiters map[waker]struct{}
 	nextDue time.Time // zero: nothing due
+	// sessions holds, on RequiresSession entities, the available messages
+	// and lock of each session; e.avail stays empty there.
+	sessions map[string]*sbSession
+}
+
+// sbSession is one Service Bus session of a session-enabled entity.
+type sbSession struct {
+	id          string
+	avail       seqHeap
+	owner       any   // the link holding the session lock, or nil
+	ownerWaker  waker // woken when the lock is lost
+	lockedUntil time.Time
+	state       []byte
+	updated     time.Time
+	waiters     map[waker]struct{}
+}
+
+func (ss *sbSession) lockedBy(owner any, now time.Time) bool {
+	return ss.owner == owner && now.Before(ss.lockedUntil)
+}
+
+func (e *entity) session(id string) *sbSession {
+	ss, ok := e.sessions[id]
+	if !ok {
+		ss = &sbSession{id: id, waiters: map[waker]struct{}{}}
+		e.sessions[id] = ss
+	}
+	return ss
 }
 
 func newEntity(name string, kind entityKind, p EntityProperties) *entity {
 	return &entity{name: name, kind: kind, props: p.withDefaults(), msgs: map[int64]*message{},
-		locks: map[amqp.UUID]*message{}, dups: map[string]time.Time{}, waiters: map[waker]struct{}{}}
+		locks: map[amqp.UUID]*message{}, dups: map[string]time.Time{}, waiters: map[waker]struct{}{},
+		sessions: map[string]*sbSession{}}
 }
 
 // broker holds every entity behind one mutex. Critical sections are short
@@ -128,12 +158,14 @@ func newBroker(cfg *Config, now func() time.Time) *broker {
 	b := &broker{now: now, entities: map[string]*entity{}, rnd: rand.New(rand.NewChaCha8(seed))}
 	addWithDLQ := func(name string, kind entityKind, p EntityProperties) *entity {
 		e := newEntity(name, kind, p)
-		e.dlq = newEntity(name+"/$DeadLetterQueue", kindDeadLetter, p)
+		dp := p
+		dp.RequiresSession = false // dead-letter queues never require sessions
+		e.dlq = newEntity(name+"/$DeadLetterQueue", kindDeadLetter, dp)
 		b.entities[strings.ToLower(name)] = e
 		b.entities[strings.ToLower(e.dlq.name)] = e.dlq
 		// The transfer dead-letter queue exists but stays empty: forwarding
 		// is not emulated.
-		tdlq := newEntity(name+"/$Transfer/$DeadLetterQueue", kindDeadLetter, p)
+		tdlq := newEntity(name+"/$Transfer/$DeadLetterQueue", kindDeadLetter, dp)
 		b.entities[strings.ToLower(tdlq.name)] = tdlq
 		return e
 	}
@@ -205,6 +237,19 @@ func (e *entity) makeAvailable(m *message) {
 	if m.state != stateActive {
 		return
 	}
+	if e.props.RequiresSession {
+		ss := e.session(m.sessionID)
+		if !m.avail {
+			m.avail = true
+			heap.Push(&ss.avail, m.seq)
+		}
+		for w := range ss.waiters {
+			w.wake()
+		}
+		clear(ss.waiters)
+		e.notify() // links waiting to accept the next available session
+		return
+	}
 	if !m.avail {
 		m.avail = true
 		heap.Push(&e.avail, m.seq)
@@ -230,6 +275,9 @@ func (b *broker) send(e *entity, msgs []*goamqp.Message) ([]int64, error) {
 	defer b.mu.Unlock()
 	if e.kind != kindQueue && e.kind != kindTopic {
 		return nil, errNotAllowed
+	}
+	if err := e.checkSessions(msgs); err != nil {
+		return nil, err
 	}
 	now := b.now()
 	seqs := make([]int64, 0, len(msgs))
@@ -258,7 +306,7 @@ func (b *broker) send(e *entity, msgs []*goamqp.Message) ([]int64, error) {
 		}
 		if !at.IsZero() && at.After(now) {
 			e.nextSeq++
-			sm := &message{seq: e.nextSeq, m: m, state: stateScheduled, scheduled: at, enqueued: at}
+			sm := &message{seq: e.nextSeq, m: m, state: stateScheduled, scheduled: at, enqueued: at, sessionID: sessionOf(m)}
 			e.msgs[sm.seq] = sm
 			e.due(at)
 			seqs = append(seqs, sm.seq)
@@ -267,6 +315,35 @@ func (b *broker) send(e *entity, msgs []*goamqp.Message) ([]int64, error) {
 		seqs = append(seqs, b.deliverLocked(e, m, now))
 	}
 	return seqs, nil
+}
+
+// errNoSessionID refuses a message without a session id for an entity that
+// requires sessions, as the service does.
+var errNoSessionID = errors.New("the SessionId was not set on a message, and it cannot be sent to the entity: entities that have session support enabled can only receive messages that have the SessionId set")
+
+func sessionOf(m *goamqp.Message) string {
+	if m.Properties != nil && m.Properties.GroupID != nil {
+		return *m.Properties.GroupID
+	}
+	return ""
+}
+
+// checkSessions refuses messages without a session id when the entity, or
+// any subscription of the topic, requires sessions.
+func (e *entity) checkSessions(msgs []*goamqp.Message) error {
+	needs := e.props.RequiresSession
+	for _, s := range e.subs {
+		needs = needs || s.props.RequiresSession
+	}
+	if !needs {
+		return nil
+	}
+	for _, m := range msgs {
+		if sessionOf(m) == "" {
+			return errNoSessionID
+		}
+	}
+	return nil
 }
 
 // duplicate reports whether m's MessageId was seen within the window, and
@@ -334,7 +411,7 @@ func (b *broker) setExpiry(e *entity, msg *message) {
 
 func (b *broker) enqueueLocked(e *entity, m *goamqp.Message, now time.Time) int64 {
 	e.nextSeq++
-	msg := &message{seq: e.nextSeq, m: m, enqueued: now, state: stateActive}
+	msg := &message{seq: e.nextSeq, m: m, enqueued: now, state: stateActive, sessionID: sessionOf(m)}
 	b.setExpiry(e, msg)
 	e.msgs[msg.seq] = msg
 	e.makeAvailable(msg)
@@ -349,10 +426,33 @@ func (b *broker) enqueueLocked(e *entity, m *goamqp.Message, now time.Time) int6
 func (b *broker) receive(e *entity, n int, peekLock bool, w waker) []delivery {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	out := b.receiveLocked(e, &e.avail, n, peekLock)
+	if len(out) < n && w != nil {
+		e.waiters[w] = struct{}{}
+	}
+	return out
+}
+
+// receiveSession is receive for a session receiver holding ss's lock as
+// owner. It reports errSessionLockLost once that lock is gone.
+func (b *broker) receiveSession(e *entity, ss *sbSession, owner any, n int, peekLock bool, w waker) ([]delivery, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !ss.lockedBy(owner, b.now()) {
+		return nil, errSessionLockLost
+	}
+	out := b.receiveLocked(e, &ss.avail, n, peekLock)
+	if len(out) < n && w != nil {
+		ss.waiters[w] = struct{}{}
+	}
+	return out, nil
+}
+
+func (b *broker) receiveLocked(e *entity, avail *seqHeap, n int, peekLock bool) []delivery {
 	now := b.now()
 	var out []delivery
-	for len(out) < n && e.avail.Len() > 0 {
-		seq := heap.Pop(&e.avail).(int64)
+	for len(out) < n && avail.Len() > 0 {
+		seq := heap.Pop(avail).(int64)
 		m := e.msgs[seq]
 		if m == nil || !m.avail {
 			continue
@@ -370,9 +470,6 @@ func (b *broker) receive(e *entity, n int, peekLock bool, w waker) []delivery {
 			e.remove(m)
 		}
 	}
-	if len(out) < n && w != nil {
-		e.waiters[w] = struct{}{}
-	}
 	return out
 }
 
@@ -389,6 +486,144 @@ func (b *broker) cancelWait(e *entity, w waker) {
 	b.mu.Lock()
 	delete(e.waiters, w)
 	b.mu.Unlock()
+}
+
+// ---- sessions ----
+
+var (
+	errSessionLockLost    = errors.New("session lock lost")
+	errSessionLocked      = errors.New("session is locked by another receiver")
+	errNoSessionAvailable = errors.New("no session available")
+	errSessionNotFound    = errors.New("session not found")
+)
+
+// acceptSession locks session id (or, with id nil, the session whose oldest
+// available message is oldest) for owner. When none is available, w is woken
+// as soon as one may be.
+func (b *broker) acceptSession(e *entity, id *string, owner any, w waker) (*sbSession, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	var ss *sbSession
+	if id != nil {
+		ss = e.session(*id)
+		if ss.owner != nil && ss.owner != owner && now.Before(ss.lockedUntil) {
+			return nil, errSessionLocked
+		}
+	} else {
+		for _, c := range e.sessions {
+			if c.avail.Len() == 0 || (c.owner != nil && now.Before(c.lockedUntil)) {
+				continue
+			}
+			if ss == nil || c.avail[0] < ss.avail[0] {
+				ss = c
+			}
+		}
+		if ss == nil {
+			e.waiters[w] = struct{}{}
+			return nil, errNoSessionAvailable
+		}
+	}
+	ss.owner, ss.ownerWaker = owner, w
+	ss.lockedUntil = now.Add(e.props.LockDuration)
+	e.due(ss.lockedUntil)
+	return ss, nil
+}
+
+// releaseSession gives up owner's lock on ss.
+func (b *broker) releaseSession(e *entity, ss *sbSession, owner any, w waker) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(ss.waiters, w)
+	delete(e.waiters, w)
+	if ss.owner == owner {
+		ss.owner, ss.ownerWaker = nil, nil
+		if ss.avail.Len() > 0 {
+			e.notify()
+		}
+	}
+}
+
+// sessionLockedUntil reports the expiry of ss's lock, for the attach reply.
+func (b *broker) sessionLockedUntil(ss *sbSession) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return ss.lockedUntil
+}
+
+func (b *broker) lockedSession(e *entity, id string, now time.Time) (*sbSession, error) {
+	ss, ok := e.sessions[id]
+	if !ok || ss.owner == nil || !now.Before(ss.lockedUntil) {
+		return nil, errSessionLockLost
+	}
+	return ss, nil
+}
+
+func (b *broker) renewSession(e *entity, id string) (time.Time, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	ss, err := b.lockedSession(e, id, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	ss.lockedUntil = now.Add(e.props.LockDuration)
+	e.due(ss.lockedUntil)
+	return ss.lockedUntil, nil
+}
+
+func (b *broker) sessionState(e *entity, id string) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ss, err := b.lockedSession(e, id, b.now())
+	if err != nil {
+		return nil, err
+	}
+	return ss.state, nil
+}
+
+func (b *broker) setSessionState(e *entity, id string, state []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	ss, err := b.lockedSession(e, id, now)
+	if err != nil {
+		return err
+	}
+	ss.state = append([]byte(nil), state...)
+	ss.updated = now
+	return nil
+}
+
+// messageSessions lists the sessions that have messages or, when since is a
+// real time, whose state changed after it. The SDKs ask for sessions with
+// messages by sending DateTime.MaxValue (year 9999 or later).
+func (b *broker) messageSessions(e *entity, since time.Time, skip, top int) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	withMessages := map[string]bool{}
+	for _, m := range e.msgs {
+		withMessages[m.sessionID] = true
+	}
+	var ids []string
+	for id, ss := range e.sessions {
+		if since.IsZero() || since.Year() >= 9999 {
+			if withMessages[id] {
+				ids = append(ids, id)
+			}
+		} else if ss.updated.After(since) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	if skip >= len(ids) {
+		return nil
+	}
+	ids = ids[skip:]
+	if top > 0 && top < len(ids) {
+		ids = ids[:top]
+	}
+	return ids
 }
 
 // ---- settlement ----
@@ -609,6 +844,23 @@ func (b *broker) sweep() {
 
 func (b *broker) sweepLocked(e *entity, now time.Time) {
 	e.nextDue = time.Time{}
+	for _, ss := range e.sessions {
+		if ss.owner == nil {
+			continue
+		}
+		if now.Before(ss.lockedUntil) {
+			e.due(ss.lockedUntil)
+			continue
+		}
+		// The holder learns of the loss on its next receive.
+		if ss.ownerWaker != nil {
+			ss.ownerWaker.wake()
+		}
+		ss.owner, ss.ownerWaker = nil, nil
+		if ss.avail.Len() > 0 {
+			e.notify()
+		}
+	}
 	for _, m := range e.msgs {
 		switch {
 		case m.locked:

@@ -61,6 +61,11 @@ type link struct {
 	presettle bool // we send settled transfers
 	detached  bool // we sent detach and await the client's
 
+	// Session receivers: the session whose lock the link holds, or the
+	// attach still waiting for one.
+	sbSession *sbSession
+	accept    *pendingAccept
+
 	// We send (linkRecv, linkReply).
 	credit        uint32
 	deliveryCount uint32
@@ -77,6 +82,21 @@ type link struct {
 	inOversize  bool
 	inBuf       []byte
 }
+
+// pendingAccept is a session receiver's attach that waits for a session.
+type pendingAccept struct {
+	resp     amqp.Attach
+	id       *string // nil: next available session
+	plain    bool    // the client sent the filter undescribed (rhea)
+	deadline time.Time
+	timer    *time.Timer
+}
+
+const (
+	sessionFilterName   = "com.microsoft:session-filter"
+	sessionFilterCode   = uint64(0x137000000c)
+	defaultAcceptWindow = 60 * time.Second // the service's operation timeout
+)
 
 type session struct {
 	ch                   uint16
@@ -437,6 +457,12 @@ func (c *conn) dropLink(l *link) {
 			return // refused at attach
 		}
 		c.srv.broker.cancelWait(l.entity, c)
+		if l.accept != nil && l.accept.timer != nil {
+			l.accept.timer.Stop()
+		}
+		if l.sbSession != nil {
+			c.srv.broker.releaseSession(l.entity, l.sbSession, l, c)
+		}
 		// Messages taken for this link but never transferred go back.
 		for _, o := range l.queue {
 			if !o.started {
@@ -498,13 +524,8 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 			l.peekLock = a.SndSettleMode != amqp.SndSettled
 			l.presettle = !l.peekLock
 			l.entity, refuse = c.resolve(src, src)
-			if refuse == nil && a.Source != nil {
-				if _, ok := a.Source.Filter.Get("com.microsoft:session-filter"); ok {
-					refuse = &amqp.Error{Condition: amqp.ErrNotImplemented, Description: "sessions are not emulated"}
-				}
-			}
-			if refuse == nil && l.entity.props.RequiresSession {
-				refuse = &amqp.Error{Condition: amqp.ErrNotAllowed, Description: "the entity requires sessions, which are not emulated"}
+			if refuse == nil {
+				l.accept, refuse = sessionAttach(a, l.entity)
 			}
 		}
 	} else {
@@ -540,6 +561,11 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 		return nil
 	}
 	s.links[a.Handle] = l
+	if l.accept != nil {
+		l.accept.resp = resp
+		c.tryAccept(l)
+		return nil
+	}
 	c.writeFrame(s.ch, resp)
 	switch l.kind {
 	case linkSend, linkRequest:
@@ -549,6 +575,107 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 		c.replyLinks[l.address] = l
 	}
 	return nil
+}
+
+// sessionAttach checks a receiver's session filter against the entity and
+// returns the accept to wait for, if the link is a session receiver.
+func sessionAttach(a amqp.Attach, e *entity) (*pendingAccept, *amqp.Error) {
+	var filter any
+	var has bool
+	if a.Source != nil {
+		filter, has = a.Source.Filter.Get(sessionFilterName)
+	}
+	switch {
+	case !has && e.props.RequiresSession:
+		return nil, &amqp.Error{Condition: amqp.ErrNotAllowed, Description: fmt.Sprintf(
+			"It is not possible for an entity that requires sessions to create a non-sessionful message receiver: %s", e.name)}
+	case !has:
+		return nil, nil
+	case !e.props.RequiresSession:
+		return nil, &amqp.Error{Condition: amqp.ErrNotAllowed, Description: fmt.Sprintf(
+			"It is not possible for a session receiver to receive from %s, which does not require sessions.", e.name)}
+	}
+	p := &pendingAccept{deadline: time.Now().Add(defaultAcceptWindow)}
+	if d, ok := filter.(amqp.Described); ok {
+		filter = d.Value
+	} else {
+		p.plain = true
+	}
+	switch v := filter.(type) {
+	case nil:
+	case string:
+		p.id = &v
+	default:
+		return nil, &amqp.Error{Condition: amqp.ErrInvalidField, Description: fmt.Sprintf("session filter of type %T", v)}
+	}
+	if v, ok := a.Properties.Get("com.microsoft:timeout"); ok {
+		if ms, ok := toInt64(v); ok && ms >= 0 {
+			p.deadline = time.Now().Add(time.Duration(ms) * time.Millisecond)
+		}
+	}
+	return p, nil
+}
+
+// tryAccept locks a session for a waiting session receiver and answers its
+// attach, refuses it, or leaves it waiting (woken by the broker or a timer).
+func (c *conn) tryAccept(l *link) {
+	p := l.accept
+	ss, err := c.srv.broker.acceptSession(l.entity, p.id, l, c)
+	var refuse *amqp.Error
+	switch {
+	case err == nil:
+		l.accept, l.sbSession = nil, ss
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		resp := p.resp
+		src := *resp.Source
+		// Echo the filter in the shape it came in, with the session's id:
+		// go-amqp expects a described value, rhea a plain string.
+		var fv any = amqp.Described{Descriptor: sessionFilterCode, Value: ss.id}
+		if p.plain {
+			fv = ss.id
+		}
+		src.Filter = amqp.Map{{Key: amqp.Symbol(sessionFilterName), Value: fv}}
+		resp.Source = &src
+		resp.Properties = amqp.Map{{Key: amqp.Symbol("com.microsoft:locked-until-utc"), Value: dotnetTicks(c.srv.broker.sessionLockedUntil(ss))}}
+		c.writeFrame(l.sess.ch, resp)
+		return
+	case errors.Is(err, errSessionLocked):
+		refuse = &amqp.Error{Condition: "com.microsoft:session-cannot-be-locked", Description: fmt.Sprintf(
+			"The requested session '%s' cannot be accepted. It may be locked by another receiver.", *p.id)}
+	case !time.Now().Before(p.deadline):
+		refuse = &amqp.Error{Condition: amqp.ErrTimeout, Description: "No sessions available to accept within the timeout."}
+	default:
+		if p.timer == nil {
+			p.timer = time.AfterFunc(time.Until(p.deadline), c.wake)
+		}
+		return
+	}
+	c.refuseAccept(l, refuse)
+}
+
+// refuseAccept answers a waiting session receiver's attach with a refusal.
+func (c *conn) refuseAccept(l *link, e *amqp.Error) {
+	p := l.accept
+	l.accept = nil
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	c.srv.broker.cancelWait(l.entity, c)
+	resp := p.resp
+	resp.Source = nil
+	c.writeFrame(l.sess.ch, resp)
+	if e != nil {
+		c.writeFrame(l.sess.ch, amqp.Detach{Handle: l.handle, Closed: true, Error: e})
+		l.detached = true
+	}
+}
+
+// dotnetTicks converts t to .NET ticks (100 ns since 0001-01-01), the unit of
+// com.microsoft:locked-until-utc.
+func dotnetTicks(t time.Time) int64 {
+	return t.UnixNano()/100 + 621355968000000000
 }
 
 // resolve finds the entity at path and checks that a CBS token covers the
@@ -572,6 +699,9 @@ func (c *conn) onDetach(s *session, d amqp.Detach) error {
 		return newConnError(amqp.ErrUnattachedHandle, "detach of unattached handle %d", d.Handle)
 	}
 	wasDetached := l.detached
+	if l.accept != nil {
+		c.refuseAccept(l, nil) // the attach still needs its answer
+	}
 	c.dropLink(l)
 	if !wasDetached {
 		c.writeFrame(s.ch, amqp.Detach{Handle: d.Handle, Closed: d.Closed})
@@ -670,7 +800,11 @@ func (c *conn) pumpAll() {
 
 func (c *conn) pumpSession(s *session) {
 	for _, l := range s.links {
-		if (l.kind == linkRecv || l.kind == linkReply) && !l.detached {
+		switch {
+		case l.detached:
+		case l.accept != nil:
+			c.tryAccept(l)
+		case l.kind == linkRecv || l.kind == linkReply:
 			c.pump(l)
 		}
 	}
@@ -679,6 +813,9 @@ func (c *conn) pumpSession(s *session) {
 // pump sends what l's credit and the session window allow, then answers a
 // drain request once nothing more is available.
 func (c *conn) pump(l *link) {
+	if l.accept != nil || l.detached {
+		return
+	}
 	s := l.sess
 	c.sendQueued(l)
 	for len(l.queue) == 0 && l.credit > 0 && s.remoteIncomingWindow > 0 {
@@ -697,7 +834,18 @@ func (c *conn) pump(l *link) {
 			c.enqueueTransfer(l, b, nil)
 			continue
 		}
-		ds := c.srv.broker.receive(l.entity, n, l.peekLock, c)
+		var ds []delivery
+		if l.sbSession != nil {
+			var err error
+			ds, err = c.srv.broker.receiveSession(l.entity, l.sbSession, l, n, l.peekLock, c)
+			if err != nil {
+				c.detachWith(l, &amqp.Error{Condition: amqp.ErrSessionLockLost, Description: fmt.Sprintf(
+					"The session lock has expired on the MessageSession. Accept a new MessageSession. Session: %s", l.sbSession.id)})
+				return
+			}
+		} else {
+			ds = c.srv.broker.receive(l.entity, n, l.peekLock, c)
+		}
 		for _, d := range ds {
 			b, err := d.encode(l.peekLock)
 			if err != nil {
@@ -1020,7 +1168,12 @@ func (c *conn) writeTransfer(ch uint16, t amqp.Transfer, payload []byte) {
 }
 
 func (c *conn) writeFrameType(typ uint8, ch uint16, p amqp.Performative, payload []byte) {
-	c.trace("->", ch, p)
+	if t, ok := p.(amqp.Transfer); ok && c.srv.tracer != nil {
+		t.Payload = payload // traced as its length only
+		c.trace("->", ch, t)
+	} else {
+		c.trace("->", ch, p)
+	}
 	var err error
 	c.scratch, err = amqp.AppendFrame(c.scratch[:0], typ, ch, p, payload)
 	if err != nil {

@@ -30,14 +30,19 @@
 // operations renew-lock, peek-message, schedule-message,
 // cancel-scheduled-message, update-disposition and
 // receive-by-sequence-number, with the exact AMQP types the SDKs assert on.
+// Sessions: session receivers for a named or the next available session
+// (waiting up to com.microsoft:timeout), session locks with expiry and
+// renew-session-lock, session state, and get-message-sessions.
 // A malformed or oversize frame or a protocol violation closes only the
 // offending connection, with an AMQP error.
 //
 // # Where it differs from Azure Service Bus
 //
-//   - Sessions are not emulated: a session receiver is refused with
-//     amqp:not-implemented, any receiver on a RequiresSession entity with
-//     amqp:not-allowed, and the session $management operations answer 501.
+//   - Sessions: message locks in a session run on their own LockDuration
+//     rather than being bound to the session lock, and a receiver learns that
+//     its session lock expired on its next receive (detach with
+//     com.microsoft:session-lock-lost). Idle session receivers are never
+//     disconnected. Session entries are kept for every session id ever used.
 //   - Subscription rules (SQL and correlation filters, actions) are ignored:
 //     every subscription receives every message sent to its topic.
 //   - No auto-forwarding (ForwardTo is refused in Config; the

@@ -3,6 +3,7 @@ package servicebus
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	goamqp "github.com/Azure/go-amqp"
 
@@ -116,9 +117,43 @@ func (c *conn) management(e *entity, req *goamqp.Message) *goamqp.Message {
 		}
 		return okReply(map[string]any{})
 
-	case "com.microsoft:renew-session-lock", "com.microsoft:get-session-state",
-		"com.microsoft:set-session-state", "com.microsoft:get-message-sessions":
-		return mgmtReply(501, "Sessions are not supported by this emulator.", string(amqp.ErrNotImplemented))
+	case "com.microsoft:renew-session-lock":
+		id, _ := body["session-id"].(string)
+		exp, err := b.renewSession(e, id)
+		if err != nil {
+			return failure(err)
+		}
+		return okReply(map[string]any{"expiration": exp})
+
+	case "com.microsoft:get-session-state":
+		id, _ := body["session-id"].(string)
+		state, err := b.sessionState(e, id)
+		if err != nil {
+			return failure(err)
+		}
+		var v any
+		if state != nil {
+			v = state
+		}
+		return okReply(map[string]any{"session-state": v})
+
+	case "com.microsoft:set-session-state":
+		id, _ := body["session-id"].(string)
+		state, _ := body["session-state"].([]byte)
+		if err := b.setSessionState(e, id, state); err != nil {
+			return failure(err)
+		}
+		return okReply(map[string]any{})
+
+	case "com.microsoft:get-message-sessions":
+		since, _ := body["last-updated-time"].(time.Time)
+		skip, _ := toInt64(body["skip"])
+		top, _ := toInt64(body["top"])
+		ids := b.messageSessions(e, since, int(max(skip, 0)), int(max(top, 0)))
+		if len(ids) == 0 {
+			return mgmtReply(204, "No sessions available", "")
+		}
+		return okReply(map[string]any{"sessions-ids": ids})
 	}
 	return mgmtReply(400, fmt.Sprintf("The operation '%s' is not supported.", op), string(amqp.ErrNotImplemented))
 }
@@ -152,6 +187,8 @@ func failure(err error) *goamqp.Message {
 	switch {
 	case errors.Is(err, errLockLost):
 		return mgmtReply(410, "The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue.", string(amqp.ErrMessageLockLost))
+	case errors.Is(err, errSessionLockLost):
+		return mgmtReply(410, "The session lock has expired on the MessageSession. Accept a new MessageSession.", string(amqp.ErrSessionLockLost))
 	case errors.Is(err, errMsgNotFound):
 		return mgmtReply(404, "Failed to lock one or more specified messages. The message does not exist.", "com.microsoft:message-not-found")
 	case errors.Is(err, errNotAllowed):

@@ -39,6 +39,7 @@ func TestNodeClient(t *testing.T) {
 		cfg.AddQueue(q, EntityProperties{})
 	}
 	cfg.AddQueue("deadletter", EntityProperties{MaxDeliveryCount: 3})
+	cfg.AddQueue("sessions", EntityProperties{RequiresSession: true})
 	cfg.AddTopic("fanout", EntityProperties{}, "a", "b")
 	srv := startServer(t, &Options{Config: cfg})
 

@@ -148,3 +148,35 @@ test("topic fan-out to two subscriptions", async () => {
   }
   await sender.close();
 });
+
+test("sessions", async () => {
+  const sender = client.createSender("sessions");
+  await sender.sendMessages([
+    { body: "a1", sessionId: "a" },
+    { body: "b1", sessionId: "b" },
+    { body: "a2", sessionId: "a" },
+  ]);
+  const a = await client.acceptSession("sessions", "a");
+  assert.equal(a.sessionId, "a");
+  assert.ok(a.sessionLockedUntilUtc instanceof Date);
+  const got = [];
+  while (got.length < 2) {
+    for (const m of await a.receiveMessages(2, wait)) {
+      assert.equal(m.sessionId, "a");
+      got.push(m.body);
+      await a.completeMessage(m);
+    }
+  }
+  assert.deepEqual(got, ["a1", "a2"]);
+  await a.setSessionState("done");
+  assert.equal(String(await a.getSessionState()), "done");
+  await a.renewSessionLock();
+  const next = await client.acceptNextSession("sessions");
+  assert.equal(next.sessionId, "b");
+  const [b] = await next.receiveMessages(1, wait);
+  assert.equal(b.body, "b1");
+  await next.completeMessage(b);
+  await next.close();
+  await a.close();
+  await sender.close();
+});
