@@ -43,12 +43,10 @@ const (
 )
 
 var (
-	errLockLost     = errors.New("lock lost")
-	errNotFound     = errors.New("entity not found")
-	errMsgNotFound  = errors.New("message not found")
-	errNotAllowed   = errors.New("operation not allowed on this entity")
-	errBadSchedule  = errors.New("bad scheduled message")
-	errUnauthorized = errors.New("unauthorized")
+	errLockLost    = errors.New("lock lost")
+	errNotFound    = errors.New("entity not found")
+	errMsgNotFound = errors.New("message not found")
+	errNotAllowed  = errors.New("operation not allowed on this entity")
 )
 
 // message is one message in one entity. Its *goamqp.Message is never mutated

@@ -15,9 +15,7 @@ const (
 	DefaultLockDuration       = time.Minute
 	DefaultMaxDeliveryCount   = 10
 	DefaultDuplicateWindow    = 10 * time.Minute
-	defaultTTL                = 0 // never expires
 	maxLockDuration           = 5 * time.Minute
-	namespaceDefaultName      = "sbemulatorns"
 	defaultRegistrationQueue  = "app-registrations"
 	defaultRotationQueue      = "secret-rotations"
 	defaultEventsTopic        = "app-registration-events"
@@ -131,6 +129,9 @@ func (c *Config) validate() error {
 			k := strings.ToLower(s.Name)
 			if s.Name == "" || subs[k] {
 				return fmt.Errorf("topic %q: invalid or duplicate subscription %q", t.Name, s.Name)
+			}
+			if s.Properties.LockDuration > maxLockDuration {
+				return fmt.Errorf("subscription %s/%s: LockDuration %v exceeds %v", t.Name, s.Name, s.Properties.LockDuration, maxLockDuration)
 			}
 			subs[k] = true
 		}

@@ -535,6 +535,8 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 		}
 		l.kind = linkSend
 		switch {
+		case a.Target != nil && a.Target.Coordinator:
+			refuse = &amqp.Error{Condition: amqp.ErrNotImplemented, Description: "Transactions are not supported by this emulator."}
 		case tgt == "$cbs":
 			l.kind, l.cbs = linkRequest, true
 		case isManagement(tgt):

@@ -151,6 +151,19 @@ func TestLinkFlowControl(t *testing.T) {
 			t.Fatalf("detach %+v", d)
 		}
 	})
+	t.Run("transaction coordinator is refused", func(t *testing.T) {
+		srv := startServer(t, &Options{Config: testConfig()})
+		c := dialRaw(t, srv)
+		c.open(0, 100)
+		c.send(amqp.FrameAMQP, 0, amqp.Attach{Name: "txn", Handle: 4, Role: amqp.RoleSender,
+			Source: &amqp.Source{Address: "me"}, Target: &amqp.Target{Coordinator: true}}, nil)
+		if a := expectFrame[amqp.Attach](c); a.Target != nil {
+			t.Fatal("coordinator accepted")
+		}
+		if d := expectFrame[amqp.Detach](c); d.Error == nil || d.Error.Condition != amqp.ErrNotImplemented {
+			t.Fatalf("detach %+v", d)
+		}
+	})
 	t.Run("wrong key gets 401", func(t *testing.T) {
 		srv := startServer(t, &Options{Config: testConfig()})
 		c := dialRaw(t, srv)

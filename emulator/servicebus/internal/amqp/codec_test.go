@@ -128,6 +128,8 @@ func TestFrameRoundTrip(t *testing.T) {
 			Target: &Target{Address: "r"}, MaxMessageSize: 1 << 20, Properties: Map{{Symbol("com.microsoft:timeout"), uint32(5)}}}},
 		{"attach sender", FrameAMQP, Attach{Name: "s", Handle: 0, Role: RoleSender, SndSettleMode: SndUnsettled, RcvSettleMode: RcvFirst,
 			Target: &Target{Address: "q"}, InitialDeliveryCount: 9}},
+		{"attach coordinator", FrameAMQP, Attach{Name: "txn", Handle: 4, Role: RoleSender, SndSettleMode: SndMixed, RcvSettleMode: RcvFirst,
+			Source: &Source{Address: "s"}, Target: &Target{Coordinator: true, Capabilities: []Symbol{"amqp:local-transactions"}}}},
 		{"flow", FrameAMQP, Flow{NextIncomingID: u32p(4), IncomingWindow: 10, NextOutgoingID: 2, OutgoingWindow: 3,
 			Handle: u32p(1), DeliveryCount: u32p(5), LinkCredit: u32p(100), Drain: true, Echo: true}},
 		{"transfer", FrameAMQP, Transfer{Handle: 1, DeliveryID: u32p(7), DeliveryTag: []byte{1, 2}, MessageFormat: u32p(0x80013700),

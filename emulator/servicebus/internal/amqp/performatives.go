@@ -24,6 +24,7 @@ const (
 	descModified       uint64 = 0x27
 	descSource         uint64 = 0x28
 	descTarget         uint64 = 0x29
+	descCoordinator    uint64 = 0x30
 	descSASLMechanisms uint64 = 0x40
 	descSASLInit       uint64 = 0x41
 	descSASLChallenge  uint64 = 0x42
@@ -37,7 +38,7 @@ var symbolicDescriptors = map[Symbol]uint64{
 	"amqp:detach:list": descDetach, "amqp:end:list": descEnd, "amqp:close:list": descClose,
 	"amqp:error:list": descError, "amqp:received:list": descReceived, "amqp:accepted:list": descAccepted,
 	"amqp:rejected:list": descRejected, "amqp:released:list": descReleased, "amqp:modified:list": descModified,
-	"amqp:source:list": descSource, "amqp:target:list": descTarget,
+	"amqp:source:list": descSource, "amqp:target:list": descTarget, "amqp:coordinator:list": descCoordinator,
 	"amqp:sasl-mechanisms:list": descSASLMechanisms, "amqp:sasl-init:list": descSASLInit,
 	"amqp:sasl-challenge:list": descSASLChallenge, "amqp:sasl-response:list": descSASLResponse,
 	"amqp:sasl-outcome:list": descSASLOutcome,
@@ -113,7 +114,8 @@ type Source struct {
 	// DefaultOutcome and DistributionMode are accepted and ignored.
 }
 
-// Target is the target terminus.
+// Target is the target terminus. Coordinator marks a transaction
+// coordinator target (whose only field is Capabilities).
 type Target struct {
 	Address      string
 	Durable      uint32
@@ -121,6 +123,7 @@ type Target struct {
 	Timeout      uint32
 	Dynamic      bool
 	Capabilities []Symbol
+	Coordinator  bool
 }
 
 // Attach is the attach performative.
@@ -346,6 +349,9 @@ func (s *Source) value() any {
 func (t *Target) value() any {
 	if t == nil {
 		return nil
+	}
+	if t.Coordinator {
+		return Described{Descriptor: descCoordinator, Value: trim([]any{optSyms(t.Capabilities)})}
 	}
 	return Described{Descriptor: descTarget, Value: trim([]any{opt(t.Address), opt(t.Durable), opt(t.ExpiryPolicy),
 		opt(t.Timeout), opt(t.Dynamic), nil, optSyms(t.Capabilities)})}
@@ -671,6 +677,16 @@ func decodeSource(v any) (*Source, error) {
 func decodeTarget(v any) (*Target, error) {
 	if v == nil {
 		return nil, nil
+	}
+	if d, ok := v.(Described); ok {
+		if code, _ := DescriptorCode(d.Descriptor); code == descCoordinator {
+			r, err := composite(v, descCoordinator, "coordinator")
+			if err != nil {
+				return nil, err
+			}
+			t := &Target{Coordinator: true, Capabilities: r.syms(0)}
+			return t, r.err
+		}
 	}
 	r, err := composite(v, descTarget, "target")
 	if err != nil {
