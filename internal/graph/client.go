@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ func scopeFor(base *url.URL) string {
 // httpClient layers the Graph SDK's middleware over the caller's transport.
 func httpClient(given *http.Client) *http.Client {
 	opts := msgraph.GetDefaultClientOptions()
-	middleware := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
+	middleware := compressionOutsideRetry(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts))
 	if given == nil {
 		return msgraphcore.GetDefaultClient(&opts, middleware...)
 	}
@@ -134,6 +135,26 @@ func httpClient(given *http.Client) *http.Client {
 	// kiota's redirect handler follows redirects itself; net/http must hand them back.
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &c
+}
+
+// compressionOutsideRetry puts kiota's compression handler ahead of its retry handler.
+//
+// kiota-http-go builds its default middleware list by ranging over a map, so their order changes
+// from process to process. When retry runs outside compression, the compression handler marks the
+// shared header map "Content-Encoding: gzip" on the first attempt, and the retry of a 429 or 503
+// rewinds and resends the uncompressed body under that header: Graph answers 400 "Unable to read
+// JSON request payload", and a throttled addPassword turns into a permanent failure. With
+// compression outside, the body is compressed once and every retry resends the same bytes.
+func compressionOutsideRetry(mw []khttp.Middleware) []khttp.Middleware {
+	out := slices.Clone(mw)
+	ci := slices.IndexFunc(out, func(m khttp.Middleware) bool { _, ok := m.(*khttp.CompressionHandler); return ok })
+	ri := slices.IndexFunc(out, func(m khttp.Middleware) bool { _, ok := m.(*khttp.RetryHandler); return ok })
+	if ci > ri && ri >= 0 {
+		c := out[ci]
+		out = slices.Delete(out, ci, ci+1)
+		out = slices.Insert(out, ri, c)
+	}
+	return out
 }
 
 // logCall records one Graph call at debug level: the operation, its identifiers, duration and,
