@@ -133,7 +133,7 @@ func (h *Host) process(ctx context.Context, fn *Function, r Receiver, msg *azser
 
 // minRenewInterval keeps a lock that is already (nearly) expired from
 // being renewed in a tight loop.
-const minRenewInterval = 500 * time.Millisecond
+const minRenewInterval = 50 * time.Millisecond
 
 // renewLock renews msg's lock at about half of its remaining duration, read
 // from LockedUntil, until ctx ends or maxAutoLockRenewalDuration has passed
