@@ -25,7 +25,8 @@ const (
 	senderCredit      = 1000 // credit granted to client senders, in messages
 	maxMessageSize    = 256 * 1024
 	maxPendingReplies = 256
-	maxPartialBytes   = 4 << 20 // unfinished incoming transfers, per connection
+	maxPartialBytes   = 4 << 20  // unfinished incoming transfers, per connection
+	maxReplyBytes     = 16 << 20 // replies the client has not taken yet, per connection
 	handshakeTimeout  = 30 * time.Second
 )
 
@@ -71,7 +72,7 @@ type link struct {
 	deliveryCount uint32
 	drain         bool
 	queue         []*outgoing
-	replies       []*goamqp.Message
+	replies       [][]byte // encoded replies awaiting credit
 
 	// We receive (linkSend, linkRequest).
 	creditGiven uint32
@@ -141,6 +142,7 @@ type conn struct {
 	replyLinks map[string]*link
 	claims     map[string]bool // authorized audience paths (lower case)
 	partial    int             // bytes held in unfinished incoming transfers
+	replyBytes int             // bytes of replies waiting for link credit
 	started    chan struct{}   // closed when loop starts taking control calls
 }
 
@@ -477,6 +479,10 @@ func (c *conn) dropLink(l *link) {
 		if c.replyLinks[l.address] == l {
 			delete(c.replyLinks, l.address)
 		}
+		for _, b := range l.replies {
+			c.replyBytes -= len(b)
+		}
+		l.replies = nil
 	}
 }
 
@@ -826,13 +832,10 @@ func (c *conn) pump(l *link) {
 			if len(l.replies) == 0 {
 				break
 			}
-			m := l.replies[0]
+			b := l.replies[0]
+			l.replies[0] = nil
 			l.replies = l.replies[1:]
-			b, err := m.MarshalBinary()
-			if err != nil {
-				c.log.Error("encode reply", "err", err)
-				continue
-			}
+			c.replyBytes -= len(b)
 			c.enqueueTransfer(l, b, nil)
 			continue
 		}
@@ -1050,11 +1053,18 @@ func (c *conn) request(l *link, req *goamqp.Message) {
 		c.log.Debug("no reply link attached", "reply_to", *req.Properties.ReplyTo)
 		return
 	}
-	if len(rl.replies) >= maxPendingReplies {
+	b, err := resp.MarshalBinary()
+	if err != nil {
+		c.log.Error("encode reply", "err", err)
+		return
+	}
+	if len(rl.replies) >= maxPendingReplies || c.replyBytes+len(b) > maxReplyBytes {
+		// The client asks without reading the answers.
 		c.detachWith(rl, &amqp.Error{Condition: amqp.ErrResourceLimit, Description: "too many unread replies"})
 		return
 	}
-	rl.replies = append(rl.replies, resp)
+	rl.replies = append(rl.replies, b)
+	c.replyBytes += len(b)
 	c.pump(rl)
 }
 

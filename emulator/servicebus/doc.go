@@ -69,13 +69,13 @@
 //
 // # Performance
 //
-// Measured on the 2-core development machine, SDK and emulator sharing the
-// cores, 512-byte messages:
+// Measured on the 2-core development machine (shared with other builds, so
+// the spread is wide), SDK and emulator on the same cores, 512-byte messages:
 //
-//	go test -run XXX -bench . -benchtime 20000x ./emulator/servicebus/
+//	go test -run XXX -bench . -benchtime 20000x -count 3 ./emulator/servicebus/
 //
-//	BenchmarkSend                          27 000–30 000 msgs/s (one sender, each send awaits its disposition)
-//	BenchmarkReceiveComplete/receivers=1   18 500–19 000 msgs/s (PeekLock receive + complete)
+//	BenchmarkSend                          20 000–30 000 msgs/s (one sender; each send awaits its disposition)
+//	BenchmarkReceiveComplete/receivers=1   15 000–19 000 msgs/s (PeekLock receive + complete)
 //	BenchmarkReceiveComplete/receivers=16  13 000–21 000 msgs/s (16 receivers on one connection)
 //
 // # Structure

@@ -197,12 +197,20 @@ func failure(err error) *goamqp.Message {
 	return mgmtReply(500, err.Error(), string(amqp.ErrInternal))
 }
 
+// maxListReply bounds the messages of one peek reply, as the service bounds
+// its replies; the client asks again from the next sequence number.
+const maxListReply = 4 << 20
+
 func messagesReply(ds []delivery, withLock bool) *goamqp.Message {
 	list := make([]any, 0, len(ds))
+	size := 0
 	for _, d := range ds {
 		raw, err := d.encode(withLock)
 		if err != nil {
 			return failure(err)
+		}
+		if size += len(raw); size > maxListReply && len(list) > 0 && !withLock {
+			break
 		}
 		entry := map[string]any{"message": raw}
 		if withLock && d.locked {
