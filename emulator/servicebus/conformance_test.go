@@ -362,6 +362,46 @@ func TestConformance(t *testing.T) {
 				r.Close(ctx)
 			}
 		}},
+		{"scheduled topic message fans out when due", func(t *testing.T, e *env) {
+			ctx := testContext(t)
+			s := newSender(t, e.c, "events")
+			at := e.clock.Now().Add(time.Minute)
+			if _, err := s.ScheduleMessages(ctx, []*azservicebus.Message{textMessage("later")}, at, nil); err != nil {
+				t.Fatal(err)
+			}
+			if st := stats(t, e.srv, "events/Subscriptions/a"); st.Active != 0 {
+				t.Fatalf("delivered before due: %+v", st)
+			}
+			e.clock.Advance(time.Minute)
+			for _, sub := range []string{"a", "b"} {
+				waitFor(t, "fan-out to "+sub, func() bool { return stats(t, e.srv, "events/Subscriptions/"+sub).Active == 1 })
+			}
+		}},
+		{"subscription dead-letter queue", func(t *testing.T, e *env) {
+			ctx := testContext(t)
+			mustSend(t, ctx, e.c, "events", textMessage("bad event"))
+			r, err := e.c.NewReceiverForSubscription("events", "b", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close(ctx)
+			m := receiveN(t, ctx, r, 1)[0]
+			if err := r.DeadLetterMessage(ctx, m, &azservicebus.DeadLetterOptions{Reason: to.Ptr("Unparseable")}); err != nil {
+				t.Fatal(err)
+			}
+			dlq, err := e.c.NewReceiverForSubscription("events", "b", &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dlq.Close(ctx)
+			d := receiveN(t, ctx, dlq, 1)[0]
+			if string(d.Body) != "bad event" || *d.DeadLetterReason != "Unparseable" {
+				t.Fatalf("got %q reason %v", d.Body, d.DeadLetterReason)
+			}
+			if st := stats(t, e.srv, "events/Subscriptions/a"); st.Active != 1 || st.DeadLettered != 0 {
+				t.Fatalf("subscription a affected: %+v", st)
+			}
+		}},
 		{"receive and delete", func(t *testing.T, e *env) {
 			ctx := testContext(t)
 			mustSend(t, ctx, e.c, testQueue, textMessage("once"))
