@@ -13,8 +13,10 @@
 // request is POSTed to /<FunctionName> (strings JSON-encoded twice, numbers
 // as strings, null metadata left out, sys added); the message is completed
 // on a 2xx JSON answer and abandoned on anything else, including a timeout
-// at functionTimeout. Timer functions fire on their NCRONTAB schedule with
-// the host's TimerInfo payload, never overlapping.
+// at functionTimeout (default 00:05:00, the Consumption plan's; "-1" means no
+// limit). Timer functions fire on their NCRONTAB schedule with the host's
+// TimerInfo payload, never overlapping. Options.Clock, Options.OnInvocation,
+// Options.OnHandler and Host.FireTimer let tests drive all of it.
 //
 // Where it differs from the real host: only serviceBusTrigger (cardinality
 // one, no sessions) and timerTrigger functions are supported, and other

@@ -215,3 +215,98 @@ func TestEmulatorLockRenewal(t *testing.T) {
 		})
 	}
 }
+
+func TestEmulatorTopicSubscription(t *testing.T) {
+	srv, err := servicebus.NewServer(&servicebus.Options{
+		Config: (&servicebus.Config{}).AddTopic("app-registration-events", servicebus.EntityProperties{}, "audit"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	settings := baseSettings()
+	settings["EventsConnection"] = srv.ConnectionString()
+	ta, all := newTestApp(t, appSpec{
+		functions: map[string]string{"Audit": `{"bindings": [{"name": "event", "type": "serviceBusTrigger",
+			"topicName": "app-registration-events", "subscriptionName": "audit", "connection": "EventsConnection"}]}`},
+		settings: settings,
+	})
+	app, err := Load(ta.dir, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := fastOptions(t)
+	got := make(invocations, 1)
+	opts.OnInvocation = func(inv Invocation) { got <- inv }
+	startHost(t, app, opts)
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close(ctx)
+	sender, err := client.NewSender("app-registration-events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sender.SendMessage(ctx, &azservicebus.Message{MessageID: ptr("req-1:registered"), Subject: ptr("registered"), Body: []byte(`{}`)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rec := ta.nextRequest(t); rec.Path != "/Audit" {
+		t.Errorf("path %s, want /Audit", rec.Path)
+	}
+	if inv := got.next(t); inv.Outcome != Completed || inv.SettleErr != nil || inv.MessageID != "req-1:registered" {
+		t.Fatalf("invocation: %+v", inv)
+	}
+}
+
+// BenchmarkEmulatorThroughput measures messages completed per second
+// through funchost (receive, POST to the handler process, complete) with
+// the default maxConcurrentCalls of 16 and a handler that answers at once,
+// while one sender fills the queue concurrently:
+//
+//	go test -run XXX -bench EmulatorThroughput -benchtime 3000x ./internal/funchost/
+func BenchmarkEmulatorThroughput(b *testing.B) {
+	ta, app, srv, opts, _ := emulatorApp(b, servicebus.EntityProperties{}, nil)
+	ta.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{}`)
+	})
+	var done atomic.Int64
+	finished := make(chan struct{})
+	opts.OnInvocation = func(inv Invocation) {
+		if inv.Outcome != Completed {
+			b.Errorf("outcome %s: %v", inv.Outcome, inv.Err)
+		}
+		if done.Add(1) == int64(b.N) {
+			close(finished)
+		}
+	}
+	startHost(b, app, opts)
+	ctx := context.Background()
+	client, err := azservicebus.NewClientFromConnectionString(srv.ConnectionString(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close(ctx)
+	sender, err := client.NewSender("app-registrations", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"clientName":"lab-results-sync","displayName":"Lab Results Sync (prod)"}`)
+	b.ResetTimer()
+	for range b.N {
+		if err := sender.SendMessage(ctx, &azservicebus.Message{Body: body}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-finished:
+	case <-time.After(time.Minute):
+		b.Fatalf("%d of %d completed", done.Load(), b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

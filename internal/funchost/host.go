@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 )
@@ -14,9 +13,6 @@ import (
 // DefaultHostVersion is what funchost reports in X-Azure-Functions-HostVersion
 // and User-Agent: a Functions 4.x host version string.
 const DefaultHostVersion = "4.1041.200"
-
-// environ is the base environment of the handler; a variable for tests.
-var environ = os.Environ
 
 // Options configures a Host. A nil *Options, and every zero field, means the
 // default.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -121,7 +122,7 @@ func (w *worker) pickPort() error {
 func (w *worker) environ(workerID string) []string {
 	env := append([]string(nil), w.opts.Environ...)
 	if w.opts.Environ == nil {
-		env = environ()
+		env = os.Environ()
 	}
 	keys := make([]string, 0, len(w.app.Settings))
 	for k := range w.app.Settings {
