@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
 	"appreg/internal/azauth"
 	"appreg/internal/config"
 	"appreg/internal/graph"
@@ -74,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	svc, closeFn, err := wire(ctx, cfg, log)
+	svc, closeFn, err := wire(ctx, cfg, log, nil)
 	if err != nil {
 		log.Error("start-up failed", slog.Any("error", err))
 		return 1
@@ -124,11 +126,25 @@ func serve(ctx context.Context, ln net.Listener, svc service, log *slog.Logger) 
 	return nil
 }
 
-// wire builds the SDK clients once, at start, and the domain service over them.
-func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*registrar.Service, func(), error) {
-	httpClient, err := azauth.NewHTTPClient(cfg.CAFile, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("setting %s: %w", config.EnvCAFile, err)
+// wiring lets end-to-end tests observe the wire and steer time; nil means production.
+type wiring struct {
+	HTTPClient    *http.Client             // nil: one trusting the system roots and APPREG_CA_FILE
+	KeyVaultRetry policy.RetryOptions      // zero: azcore's defaults
+	Registrar     func(*registrar.Options) // adjusts the domain's options (clock, backoff)
+}
+
+// wire builds the SDK clients once, at start, and the domain service over them. One HTTP client
+// serves azidentity, kiota and azsecrets, so the process keeps one connection pool.
+func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (*registrar.Service, func(), error) {
+	if w == nil {
+		w = &wiring{}
+	}
+	httpClient := w.HTTPClient
+	if httpClient == nil {
+		var err error
+		if httpClient, err = azauth.NewHTTPClient(cfg.CAFile, nil); err != nil {
+			return nil, nil, fmt.Errorf("setting %s: %w", config.EnvCAFile, err)
+		}
 	}
 	credOpts := azauth.Options{
 		TenantID: cfg.TenantID, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
@@ -142,7 +158,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*registrar.
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := keyvault.New(cfg.KeyVaultURL, cred, &keyvault.Options{Transport: httpClient, Logger: log})
+	store, err := keyvault.New(cfg.KeyVaultURL, cred, &keyvault.Options{Transport: httpClient, Retry: w.KeyVaultRetry, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -164,7 +180,11 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger) (*registrar.
 	}
 	log.Info("handler configured", slog.String("identity", credOpts.Kind()), slog.String("graph", cfg.GraphBaseURL),
 		slog.String("keyVault", cfg.KeyVaultURL), slog.String("eventsTopic", cfg.EventsTopic), slog.String("rotationQueue", cfg.RotationQueue))
-	return registrar.New(dir, store, pub, serviceOptions(cfg, log)), closeFn, nil
+	opts := serviceOptions(cfg, log)
+	if w.Registrar != nil {
+		w.Registrar(opts)
+	}
+	return registrar.New(dir, store, pub, opts), closeFn, nil
 }
 
 func serviceOptions(cfg config.Config, log *slog.Logger) *registrar.Options {

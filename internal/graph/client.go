@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -126,7 +128,7 @@ func scopeFor(base *url.URL) string {
 // httpClient layers the Graph SDK's middleware over the caller's transport.
 func httpClient(given *http.Client) *http.Client {
 	opts := msgraph.GetDefaultClientOptions()
-	middleware := compressionOutsideRetry(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts))
+	middleware := append(compressionOutsideRetry(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)), freshBody{})
 	if given == nil {
 		return msgraphcore.GetDefaultClient(&opts, middleware...)
 	}
@@ -155,6 +157,28 @@ func compressionOutsideRetry(mw []khttp.Middleware) []khttp.Middleware {
 		out = slices.Insert(out, ri, c)
 	}
 	return out
+}
+
+// freshBody is the innermost middleware: it hands the transport a private copy of the request
+// body on every attempt. net/http may still be reading an attempt's body after the response has
+// arrived (Graph answers a 429 without reading the request, and HTTP/2 writes bodies from another
+// goroutine), so when kiota's retry handler rewinds the shared body and sends it again, the two
+// readers race and the retry carries a truncated body. A copy per attempt leaves nothing to share.
+type freshBody struct{}
+
+func (freshBody) Intercept(p khttp.Pipeline, i int, req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return p.Next(req, i)
+	}
+	b, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, err
+	}
+	attempt := req.Clone(req.Context())
+	attempt.Body = io.NopCloser(bytes.NewReader(b))
+	attempt.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	attempt.ContentLength = int64(len(b))
+	return p.Next(attempt, i)
 }
 
 // logCall records one Graph call at debug level: the operation, its identifiers, duration and,

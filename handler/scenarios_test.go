@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"appreg/emulator/graph"
+	"appreg/emulator/keyvault"
+	"appreg/internal/registrar"
+)
+
+const day = 24 * time.Hour
+
+func TestE2ERegisterNewClient(t *testing.T) {
+	h := newHarness(t, nil)
+	ev := h.register(`{"requestId":"7d0c4c1e-5d2a-4d55-9b0e-0f3c2f1d9a10","clientName":"lab-results-sync",
+		"displayName":"Lab Results Sync (prod)","signInAudience":"AzureADMyOrg",
+		"redirectUris":["https://labsync.example.org/auth/callback"],"secret":{"lifetimeDays":90},
+		"notes":"owner: integration team","requestedBy":"alice@example.org"}`)
+
+	app := h.app("appreg-lab-results-sync")
+	if app.AppID == "" || ev.AppID != app.AppID || ev.AppObjectID != app.ID {
+		t.Fatalf("event %+v does not match app %+v", ev, app)
+	}
+	if !slices.Contains(app.Tags, "appreg:managed") || !slices.Contains(app.Tags, "appreg:client:lab-results-sync") ||
+		app.Audience != "AzureADMyOrg" || app.Display != "Lab Results Sync (prod)" {
+		t.Errorf("app = %+v", app)
+	}
+	if len(app.Passwords) != 1 || ev.KeyID != app.Passwords[0] || h.servicePrincipals(app.AppID) != 1 {
+		t.Errorf("passwords %v, service principals %d", app.Passwords, h.servicePrincipals(app.AppID))
+	}
+	if !strings.HasPrefix(ev.SecretURI, h.emu.Endpoints().KeyVaultURL+"secrets/lab-results-sync-client-secret/") || ev.ServicePrincipalID == "" {
+		t.Errorf("event = %+v", ev)
+	}
+	if got := ev.ExpiresOn.Sub(h.clock.Now()); got < 89*day || got > 90*day {
+		t.Errorf("expires in %v, want 90 days", got)
+	}
+	events := h.drainEvents()
+	if len(events) != 1 || events[0].Type != registrar.EventRegistered || events[0].RequestID != "7d0c4c1e-5d2a-4d55-9b0e-0f3c2f1d9a10" {
+		t.Errorf("published %+v", events)
+	}
+}
+
+func TestE2ESameRequestThreeTimes(t *testing.T) {
+	h := newHarness(t, nil)
+	body := `{"requestId":"r-3x","clientName":"three-times"}`
+	var keys []string
+	for range 3 {
+		keys = append(keys, h.register(body).KeyID)
+	}
+	app := h.app("appreg-three-times")
+	var apps int
+	for _, a := range h.emu.Graph.State().Applications {
+		if strings.HasPrefix(a.UniqueName, "appreg-") {
+			apps++
+		}
+	}
+	if apps != 1 || h.servicePrincipals(app.AppID) != 1 || len(app.Passwords) != 1 || h.versions("three-times-client-secret") != 1 {
+		t.Fatalf("apps %d, service principals %d, passwords %d, versions %d; want 1 each",
+			apps, h.servicePrincipals(app.AppID), len(app.Passwords), h.versions("three-times-client-secret"))
+	}
+	if keys[0] != keys[1] || keys[1] != keys[2] {
+		t.Errorf("keyIds differ across deliveries: %v", keys)
+	}
+}
+
+func TestE2EChangedRequestUpdatesApp(t *testing.T) {
+	h := newHarness(t, nil)
+	first := h.register(`{"requestId":"r-1","clientName":"changing"}`)
+	second := h.register(`{"requestId":"r-2","clientName":"changing","displayName":"Changed","signInAudience":"AzureADMultipleOrgs"}`)
+	app := h.app("appreg-changing")
+	if app.Display != "Changed" || app.Audience != "AzureADMultipleOrgs" || len(app.Passwords) != 1 || second.KeyID != first.KeyID {
+		t.Errorf("app %+v, keys %s %s", app, first.KeyID, second.KeyID)
+	}
+}
+
+func TestE2ERejections(t *testing.T) {
+	h := newHarness(t, nil)
+	// An app under our uniqueName that appreg did not create: made directly through Graph.
+	tok, err := h.credential().GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.emu.URL()+"/v1.0/applications",
+		strings.NewReader(`{"displayName":"hand made","uniqueName":"appreg-hand-made","signInAudience":"AzureADMyOrg"}`))
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := h.emu.Client().Do(req)
+	if err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("seeding an unmanaged app: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	tests := []struct {
+		name, body, code, field string
+	}{
+		{"BadJSON", `{"requestId":`, registrar.RejectInvalidJSON, ""},
+		{"Unknown", `{"requestId":"r","clientName":"abc","secretText":"x"}`, registrar.RejectUnknownField, "secretText"},
+		{"WrongType", `{"requestId":"r","clientName":"abc","secret":{"lifetimeDays":"90"}}`, registrar.RejectWrongType, "secret.lifetimeDays"},
+		{"Missing", `{"requestId":"r"}`, registrar.RejectMissingField, "clientName"},
+		{"ClientName", `{"requestId":"r","clientName":"Bad_Name"}`, registrar.RejectInvalidClientName, "clientName"},
+		{"RequestID", `{"requestId":"a b","clientName":"abc"}`, registrar.RejectInvalidRequestID, "requestId"},
+		{"Audience", `{"requestId":"r","clientName":"abc","signInAudience":"PersonalMicrosoftAccount"}`, registrar.RejectUnsupportedAudience, "signInAudience"},
+		{"Redirect", `{"requestId":"r","clientName":"abc","redirectUris":["http://evil.example/cb"]}`, registrar.RejectInvalidRedirectURI, "redirectUris[0]"},
+		{"TooManyRedirects", `{"requestId":"r","clientName":"abc","redirectUris":[` + strings.TrimSuffix(strings.Repeat(`"https://a.example/",`, 21), ",") + `]}`, registrar.RejectTooManyRedirectURIs, "redirectUris"},
+		{"Lifetime", `{"requestId":"r","clientName":"abc","secret":{"lifetimeDays":731}}`, registrar.RejectInvalidLifetime, "secret.lifetimeDays"},
+		{"DisplayName", `{"requestId":"r","clientName":"abc","displayName":"` + strings.Repeat("x", 257) + `"}`, registrar.RejectInvalidDisplayName, "displayName"},
+		{"Notes", `{"requestId":"r","clientName":"abc","notes":"` + strings.Repeat("x", 1025) + `"}`, registrar.RejectTooLong, "notes"},
+		{"TooLarge", `{"requestId":"r","clientName":"abc","notes":"` + strings.Repeat("x", 70000) + `"}`, registrar.RejectTooLarge, ""},
+		{"NotOurs", `{"requestId":"r","clientName":"hand-made"}`, registrar.RejectAppNotManaged, "clientName"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, out := h.invoke("RegisterApp", "request", []byte(tt.body), "msg-"+tt.name, 1)
+			if status != http.StatusOK {
+				t.Fatalf("status %d: a bad request must complete, not retry", status)
+			}
+			ev := eventOf(t, out)
+			if ev.Type != registrar.EventRejected || len(ev.Reasons) == 0 || ev.Reasons[0].Code != tt.code || ev.Reasons[0].Field != tt.field {
+				t.Errorf("event = %+v, want rejected %s on %q", ev, tt.code, tt.field)
+			}
+		})
+	}
+	if app := h.app("appreg-hand-made"); len(app.Passwords) != 0 || slices.Contains(app.Tags, "appreg:managed") {
+		t.Errorf("the unmanaged app was touched: %+v", app)
+	}
+	rejected := 0
+	for _, e := range h.drainEvents() {
+		if e.Type == registrar.EventRejected {
+			rejected++
+		}
+	}
+	if rejected != len(tests) {
+		t.Errorf("rejected events published = %d, want %d", rejected, len(tests))
+	}
+}
+
+func TestE2ERotationScheduleRotateRetire(t *testing.T) {
+	h := newHarness(t, nil)
+	due := h.register(`{"requestId":"r-due","clientName":"rotate-me","secret":{"lifetimeDays":30}}`)
+	h.register(`{"requestId":"r-fresh","clientName":"leave-me","secret":{"lifetimeDays":180}}`)
+
+	// Not due yet: nothing scheduled.
+	if status, out := h.timer(); status != http.StatusOK || !strings.Contains(out.Logs[0], "0 due") {
+		t.Fatalf("first schedule: %d %v", status, out.Logs)
+	}
+	h.receiveJobs(0)
+
+	// 21 days on, 9 are left: inside min(30 days, 30/3 days).
+	h.clock.Advance(21 * day)
+	if status, out := h.timer(); status != http.StatusOK || !strings.Contains(out.Logs[0], "1 due, 1 enqueued") {
+		t.Fatalf("second schedule: %d %v", status, out.Logs)
+	}
+	jobs := h.receiveJobs(1)
+	job := jobs[0]
+	if job.MessageID != "rotate:"+due.AppID+":"+due.KeyID {
+		t.Errorf("job message id %q", job.MessageID)
+	}
+	status, out := h.invoke("RotateSecret", "job", job.Body, job.MessageID, 1)
+	if status != http.StatusOK {
+		t.Fatalf("RotateSecret = %d %v", status, out.Logs)
+	}
+	rotated := eventOf(t, out)
+	if rotated.Type != registrar.EventRotated || rotated.KeyID == due.KeyID || rotated.AppID != due.AppID {
+		t.Fatalf("rotated = %+v", rotated)
+	}
+	app := h.app("appreg-rotate-me")
+	if len(app.Passwords) != 2 || h.versions("rotate-me-client-secret") != 2 {
+		t.Fatalf("after rotation: passwords %v, versions %d (want overlap: 2 and 2)", app.Passwords, h.versions("rotate-me-client-secret"))
+	}
+
+	// The same job again (redelivery, or a second timer run's job): already rotated, nothing added.
+	if status, out := h.invoke("RotateSecret", "job", job.Body, job.MessageID, 2); status != http.StatusOK || eventOf(t, out).KeyID != rotated.KeyID {
+		t.Fatalf("redelivered job: %d %v", status, out.Logs)
+	}
+	if n := len(h.app("appreg-rotate-me").Passwords); n != 2 || h.versions("rotate-me-client-secret") != 2 {
+		t.Fatalf("redelivery changed state: passwords %d", n)
+	}
+
+	// Retire after RETIRE_AFTER (7 days), not before.
+	h.clock.Advance(7*day - time.Hour)
+	h.timer()
+	if n := len(h.app("appreg-rotate-me").Passwords); n != 2 {
+		t.Fatalf("retired before the grace period: %d passwords", n)
+	}
+	h.clock.Advance(2 * time.Hour)
+	if status, out := h.timer(); status != http.StatusOK || !strings.Contains(out.Logs[0], "1 retired") {
+		t.Fatalf("retiring schedule: %d %v", status, out.Logs)
+	}
+	if got := h.app("appreg-rotate-me").Passwords; len(got) != 1 || got[0] != rotated.KeyID {
+		t.Fatalf("after retirement: %v, want only %s", got, rotated.KeyID)
+	}
+	var types []string
+	for _, e := range h.drainEvents() {
+		if e.ClientName == "rotate-me" {
+			types = append(types, string(e.Type))
+		}
+	}
+	if !slices.Contains(types, "rotated") || !slices.Contains(types, "retired") {
+		t.Errorf("events for rotate-me: %v", types)
+	}
+}
+
+func TestE2ERevokeOld(t *testing.T) {
+	h := newHarness(t, nil)
+	reg := h.register(`{"requestId":"r-c","clientName":"compromised"}`)
+	job, _ := json.Marshal(registrar.RotationJob{ClientName: "compromised", Reason: registrar.ReasonCompromised, RequestedAt: time.Now().UTC()})
+	status, out := h.invoke("RotateSecret", "job", job, "rotate:compromised:now", 1)
+	if status != http.StatusOK {
+		t.Fatalf("RotateSecret = %d %v", status, out.Logs)
+	}
+	ev := eventOf(t, out)
+	if got := h.app("appreg-compromised").Passwords; len(got) != 1 || got[0] != ev.KeyID || got[0] == reg.KeyID {
+		t.Errorf("passwords %v: the compromised %s must be gone at once", got, reg.KeyID)
+	}
+}
+
+func TestE2EOrphanSweep(t *testing.T) {
+	h := newHarness(t, nil)
+	reg := h.register(`{"requestId":"r-o","clientName":"orphaned"}`)
+	// A crash between addPassword and the Key Vault write: a password appreg made that nobody holds.
+	tok, err := h.credential().GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.emu.URL()+"/v1.0/applications/"+reg.AppObjectID+"/addPassword",
+		strings.NewReader(`{"passwordCredential":{"displayName":"appreg crashed-request"}}`))
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := h.emu.Client().Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("addPassword: %v %v", res, err)
+	}
+	res.Body.Close()
+	if n := len(h.app("appreg-orphaned").Passwords); n != 2 {
+		t.Fatalf("passwords = %d", n)
+	}
+	h.timer()
+	if n := len(h.app("appreg-orphaned").Passwords); n != 2 {
+		t.Fatalf("swept before ORPHAN_AFTER: %d", n)
+	}
+	h.clock.Advance(16 * time.Minute)
+	h.timer()
+	if got := h.app("appreg-orphaned").Passwords; len(got) != 1 || got[0] != reg.KeyID {
+		t.Errorf("after the sweep: %v, want only %s", got, reg.KeyID)
+	}
+}
+
+func TestE2EGraphThrottling(t *testing.T) {
+	h := newHarness(t, nil)
+	// Two 429s with Retry-After: kiota's retry handler waits them out within one invocation.
+	if err := h.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpAddPassword, Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ev := h.register(`{"requestId":"r-429","clientName":"throttled"}`)
+	if ev.Type != registrar.EventRegistered || time.Since(start) < 2*time.Second {
+		t.Errorf("event %+v after %v: Retry-After was not honoured", ev, time.Since(start))
+	}
+	if n := len(h.app("appreg-throttled").Passwords); n != 1 {
+		t.Errorf("passwords = %d", n)
+	}
+}
+
+func TestE2EKeyVaultFailureCompensates(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.emu.KeyVault.InjectFault(keyvault.Fault{Operation: "setSecret", Status: http.StatusInternalServerError}); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"requestId":"r-kv","clientName":"kv-down"}`)
+	for _, delivery := range []int{1, 10} {
+		status, out := h.invoke("RegisterApp", "request", body, "r-kv", delivery)
+		if status != http.StatusInternalServerError {
+			t.Fatalf("delivery %d: status %d, want 500 so the host abandons", delivery, status)
+		}
+		app := h.app("appreg-kv-down")
+		if len(app.Passwords) != 0 || h.versions("kv-down-client-secret") != 0 {
+			t.Fatalf("delivery %d left passwords %v and %d versions behind", delivery, app.Passwords, h.versions("kv-down-client-secret"))
+		}
+		_ = out
+	}
+	var failed []registrar.Event
+	for _, e := range h.drainEvents() {
+		if e.Type == registrar.EventFailed {
+			failed = append(failed, e)
+		}
+	}
+	if len(failed) != 1 || failed[0].RequestID != "r-kv" || len(failed[0].Reasons) == 0 {
+		t.Errorf("failed events = %+v, want one, on the final delivery", failed)
+	}
+	// Key Vault recovers; the next delivery converges.
+	h.emu.KeyVault.ClearFaults()
+	if ev := h.register(string(body)); ev.Type != registrar.EventRegistered || len(h.app("appreg-kv-down").Passwords) != 1 {
+		t.Errorf("after recovery: %+v", ev)
+	}
+}
+
+func TestE2EReplicationLag(t *testing.T) {
+	h := newHarness(t, nil)
+	h.emu.Graph.SetReplicationLag(1500 * time.Millisecond)
+	ev := h.register(`{"requestId":"r-lag","clientName":"lagging"}`)
+	app := h.app("appreg-lagging")
+	if ev.Type != registrar.EventRegistered || h.servicePrincipals(app.AppID) != 1 || len(app.Passwords) != 1 {
+		t.Errorf("event %+v, app %+v", ev, app)
+	}
+	if !strings.Contains(h.logs.String(), "NoBackingApplicationObject") && !strings.Contains(h.logs.String(), "replicating") {
+		t.Log("note: no replication retry was logged")
+	}
+	h.emu.Graph.SetReplicationLag(0)
+}
