@@ -118,7 +118,8 @@ var Settings = []Setting{
 
 // Need says which parts of the configuration a program requires.
 type Need struct {
-	Handler    bool // the port, Graph and Key Vault
+	Vault      bool // KEY_VAULT_URL
+	Port       bool // FUNCTIONS_CUSTOMHANDLER_PORT
 	ServiceBus bool // a Service Bus connection
 }
 
@@ -150,17 +151,17 @@ func Load(getenv func(string) string, need Need) (Config, error) {
 		EventsTopic:       p.entity(EnvEventsTopic, "app-registration-events"),
 		RotationSchedule:  p.schedule(EnvRotationSchedule, "0 0 */6 * * *"),
 
-		MaxLifetimeDays:     p.integer(EnvMaxLifetime, 180, 1, 730),
-		RotateBefore:        p.duration(EnvRotateBefore, 720*time.Hour, time.Minute),
-		RetireAfter:         p.duration(EnvRetireAfter, 168*time.Hour, 0),
-		OrphanAfter:         p.duration(EnvOrphanAfter, 15*time.Minute, time.Minute),
-		MaxDeliveryCount:    p.integer(EnvMaxDeliveryCount, 10, 1, 2000),
-		EditSpacing:         p.duration(EnvEditSpacing, 10*time.Second, 0),
-		ReplicationTimeout:  p.duration(EnvReplicationTimeout, 3*time.Minute, time.Second),
-		ScanConcurrency:     p.integer(EnvScanConcurrency, 4, 1, 64),
-		AppNamePrefix:       p.prefix(EnvAppNamePrefix, "appreg-"),
-		SecretNamePrefix:    p.prefix(EnvSecretNamePrefix, ""),
-		LogLevel:            p.level(EnvLogLevel),
+		MaxLifetimeDays:    p.integer(EnvMaxLifetime, 180, 1, 730),
+		RotateBefore:       p.duration(EnvRotateBefore, 720*time.Hour, time.Minute),
+		RetireAfter:        p.duration(EnvRetireAfter, 168*time.Hour, time.Second),
+		OrphanAfter:        p.duration(EnvOrphanAfter, 15*time.Minute, time.Minute),
+		MaxDeliveryCount:   p.integer(EnvMaxDeliveryCount, 10, 1, 2000),
+		EditSpacing:        p.duration(EnvEditSpacing, 10*time.Second, time.Millisecond),
+		ReplicationTimeout: p.duration(EnvReplicationTimeout, 3*time.Minute, time.Second),
+		ScanConcurrency:    p.integer(EnvScanConcurrency, 4, 1, 64),
+		AppNamePrefix:      p.prefix(EnvAppNamePrefix, "appreg-"),
+		SecretNamePrefix:   p.prefix(EnvSecretNamePrefix, ""),
+		LogLevel:           p.level(EnvLogLevel),
 	}
 	c.DefaultLifetimeDays = p.integer(EnvDefaultLifetime, 90, 1, 730)
 	if c.DefaultLifetimeDays > c.MaxLifetimeDays {
@@ -178,10 +179,10 @@ func Load(getenv func(string) string, need Need) (Config, error) {
 	if c.ClientSecret != "" && c.ClientID == "" {
 		p.fail(EnvClientSecret, "needs "+EnvClientID)
 	}
-	if need.Handler {
-		if p.getenv(EnvKeyVaultURL) == "" {
-			p.fail(EnvKeyVaultURL, "is required")
-		}
+	if need.Vault && p.getenv(EnvKeyVaultURL) == "" {
+		p.fail(EnvKeyVaultURL, "is required")
+	}
+	if need.Port {
 		c.Port = p.integer(EnvPort, 0, 1, 65535)
 		if p.getenv(EnvPort) == "" {
 			p.fail(EnvPort, "is required (the Functions host sets it)")

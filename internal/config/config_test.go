@@ -16,7 +16,7 @@ func TestLoadDefaults(t *testing.T) {
 	got, err := Load(env(map[string]string{
 		EnvTenantID: tenant, EnvKeyVaultURL: "https://v.vault.azure.net/", EnvPort: "7071",
 		EnvSBNamespace: "ns.servicebus.windows.net",
-	}), Need{Handler: true, ServiceBus: true})
+	}), Need{Vault: true, Port: true, ServiceBus: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,14 +36,14 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadOverrides(t *testing.T) {
 	got, err := Load(env(map[string]string{
-		EnvTenantID: tenant, EnvRotateBefore: "10d", EnvRetireAfter: "0s", EnvMaxLifetime: "730",
+		EnvTenantID: tenant, EnvRotateBefore: "10d", EnvRetireAfter: "1s", EnvMaxLifetime: "730",
 		EnvDefaultLifetime: "365", EnvRotationSchedule: "%MY_SCHEDULE%", EnvLogLevel: "debug",
 		EnvSecretNamePrefix: "fhir-", EnvGraphBaseURL: "https://127.0.0.1:8443/",
 	}), Need{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.RotateBefore != 240*time.Hour || got.RetireAfter != 0 || got.DefaultLifetimeDays != 365 ||
+	if got.RotateBefore != 240*time.Hour || got.RetireAfter != time.Second || got.DefaultLifetimeDays != 365 ||
 		got.RotationSchedule != "%MY_SCHEDULE%" || got.LogLevel.String() != "DEBUG" || got.SecretNamePrefix != "fhir-" ||
 		got.GraphBaseURL != "https://127.0.0.1:8443" {
 		t.Errorf("got %+v", got)
@@ -57,7 +57,7 @@ func TestLoadNamesEveryBadSetting(t *testing.T) {
 		need Need
 		want []string // setting names that must appear in the error
 	}{
-		{"MissingRequired", map[string]string{}, Need{Handler: true, ServiceBus: true},
+		{"MissingRequired", map[string]string{}, Need{Vault: true, Port: true, ServiceBus: true},
 			[]string{EnvTenantID, EnvKeyVaultURL, EnvPort, EnvSBNamespace}},
 		{"BadValues", map[string]string{
 			EnvTenantID: "contoso", EnvKeyVaultURL: "http://v.vault.azure.net", EnvMaxLifetime: "1000",
