@@ -53,8 +53,9 @@
 //     is checked at put-token only, links are never detached when it passes.
 //   - Limits: 256 KiB per message (the Standard tier), 256 sessions per
 //     connection (channel-max 255), 256 links per session (handle-max 255),
-//     4 MiB of unfinished incoming transfers per connection; entities have no
-//     size limit.
+//     4 MiB of unfinished incoming transfers and 16 MiB of replies not yet
+//     taken per connection, 4 MiB of messages per peek reply; entities have
+//     no size limit.
 //   - Sequence numbers start at 1 per entity; a subscription numbers its own
 //     copies, scheduled topic messages get topic-level numbers, and
 //     dead-lettered messages keep theirs. x-opt-enqueue-sequence-number
