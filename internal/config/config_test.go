@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,19 @@ func TestSettingsDocumentEveryName(t *testing.T) {
 		EnvScanConcurrency, EnvAppNamePrefix, EnvSecretNamePrefix, EnvPort, EnvLogLevel} {
 		if !names[n] {
 			t.Errorf("setting %s is not in Settings", n)
+		}
+	}
+}
+
+// The README's settings table is the operator's reference; it must not drift from the code.
+func TestREADMEDocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skipf("no README next to the module: %v", err)
+	}
+	for _, s := range Settings {
+		if !strings.Contains(string(readme), "| `"+s.Name+"` |") {
+			t.Errorf("README's settings table lacks %s", s.Name)
 		}
 	}
 }
