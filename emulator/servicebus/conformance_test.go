@@ -1,6 +1,7 @@
 package servicebus
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -400,6 +401,32 @@ func TestConformance(t *testing.T) {
 			}
 			if st := stats(t, e.srv, "events/Subscriptions/a"); st.Active != 1 || st.DeadLettered != 0 {
 				t.Fatalf("subscription a affected: %+v", st)
+			}
+		}},
+		{"closing one receiver leaves its sibling waiting", func(t *testing.T, e *env) {
+			// Both receivers share the client's connection; the emulator
+			// must keep waking the one that stays.
+			ctx := testContext(t)
+			stay := newReceiver(t, e.c, testQueue, nil)
+			leave := newReceiver(t, e.c, testQueue, nil)
+			got := make(chan string, 1)
+			go func() {
+				msgs, err := stay.ReceiveMessages(ctx, 1, nil)
+				if err != nil {
+					got <- err.Error()
+					return
+				}
+				got <- string(msgs[0].Body)
+			}()
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			leave.ReceiveMessages(short, 1, nil) // grants credit, waits, gives up
+			cancel()
+			if err := leave.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mustSend(t, ctx, e.c, testQueue, textMessage("for the one that stayed"))
+			if body := <-got; body != "for the one that stayed" {
+				t.Fatalf("got %q", body)
 			}
 		}},
 		{"receive and delete", func(t *testing.T, e *env) {

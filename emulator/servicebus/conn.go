@@ -51,6 +51,7 @@ type outgoing struct {
 }
 
 type link struct {
+	c         *conn
 	kind      linkKind
 	name      string
 	handle    uint32
@@ -154,6 +155,11 @@ func (e connError) Error() string { return e.amqpErr.Error() }
 func newConnError(cond amqp.Symbol, format string, args ...any) connError {
 	return connError{&amqp.Error{Condition: cond, Description: fmt.Sprintf(format, args...)}}
 }
+
+// wake is how the broker tells a waiting receiver link that messages (or a
+// session) became available. Waiters are registered per link, not per
+// connection, so that one link giving up does not silence its siblings.
+func (l *link) wake() { l.c.wake() }
 
 func (c *conn) wake() {
 	select {
@@ -458,12 +464,12 @@ func (c *conn) dropLink(l *link) {
 		if l.entity == nil {
 			return // refused at attach
 		}
-		c.srv.broker.cancelWait(l.entity, c)
+		c.srv.broker.cancelWait(l.entity, l)
 		if l.accept != nil && l.accept.timer != nil {
 			l.accept.timer.Stop()
 		}
 		if l.sbSession != nil {
-			c.srv.broker.releaseSession(l.entity, l.sbSession, l, c)
+			c.srv.broker.releaseSession(l.entity, l.sbSession, l, l)
 		}
 		// Messages taken for this link but never transferred go back.
 		for _, o := range l.queue {
@@ -505,7 +511,7 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 	if old, dup := s.links[a.Handle]; dup && !old.detached {
 		return newConnError(amqp.ErrHandleInUse, "handle %d is in use", a.Handle)
 	}
-	l := &link{name: a.Name, handle: a.Handle, sess: s}
+	l := &link{c: c, name: a.Name, handle: a.Handle, sess: s}
 	resp := amqp.Attach{Name: a.Name, Handle: a.Handle, Role: !a.Role, SndSettleMode: a.SndSettleMode,
 		RcvSettleMode: a.RcvSettleMode, Source: a.Source, Target: a.Target}
 	var refuse *amqp.Error
@@ -628,7 +634,7 @@ func sessionAttach(a amqp.Attach, e *entity) (*pendingAccept, *amqp.Error) {
 // attach, refuses it, or leaves it waiting (woken by the broker or a timer).
 func (c *conn) tryAccept(l *link) {
 	p := l.accept
-	ss, err := c.srv.broker.acceptSession(l.entity, p.id, l, c)
+	ss, err := c.srv.broker.acceptSession(l.entity, p.id, l, l)
 	var refuse *amqp.Error
 	switch {
 	case err == nil:
@@ -670,7 +676,7 @@ func (c *conn) refuseAccept(l *link, e *amqp.Error) {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
-	c.srv.broker.cancelWait(l.entity, c)
+	c.srv.broker.cancelWait(l.entity, l)
 	resp := p.resp
 	resp.Source = nil
 	c.writeFrame(l.sess.ch, resp)
@@ -842,14 +848,14 @@ func (c *conn) pump(l *link) {
 		var ds []delivery
 		if l.sbSession != nil {
 			var err error
-			ds, err = c.srv.broker.receiveSession(l.entity, l.sbSession, l, n, l.peekLock, c)
+			ds, err = c.srv.broker.receiveSession(l.entity, l.sbSession, l, n, l.peekLock, l)
 			if err != nil {
 				c.detachWith(l, &amqp.Error{Condition: amqp.ErrSessionLockLost, Description: fmt.Sprintf(
 					"The session lock has expired on the MessageSession. Accept a new MessageSession. Session: %s", l.sbSession.id)})
 				return
 			}
 		} else {
-			ds = c.srv.broker.receive(l.entity, n, l.peekLock, c)
+			ds = c.srv.broker.receive(l.entity, n, l.peekLock, l)
 		}
 		for _, d := range ds {
 			b, err := d.encode(l.peekLock)
@@ -874,7 +880,7 @@ func (c *conn) pump(l *link) {
 		l.deliveryCount += l.credit
 		l.credit = 0
 		if l.kind == linkRecv {
-			c.srv.broker.cancelWait(l.entity, c)
+			c.srv.broker.cancelWait(l.entity, l)
 		}
 		c.writeLinkFlow(l, true)
 	}
