@@ -1,0 +1,432 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"appreg/internal/config"
+	"appreg/internal/registrar"
+)
+
+// maxFileBytes bounds what is read from a request file: well past the message limit, so an
+// oversize file is reported as too_large by the handler's own check rather than cut short.
+const maxFileBytes = 4 * registrar.MaxMessageBytes
+
+// requestFields are the request flags of enqueue.
+type requestFields struct {
+	file        string
+	clientName  string
+	displayName string
+	redirects   stringList
+	lifetime    int
+	audience    string
+	notes       string
+	requestedBy string
+	requestID   string
+}
+
+func (f *flags) requestFlags(r *requestFields, withFile bool) {
+	if withFile {
+		f.StringVar(&r.file, "file", "", "request file (JSON, as in examples/); - reads standard input")
+	}
+	f.StringVar(&r.clientName, "client-name", "", "the client's stable name, ^[a-z][a-z0-9-]{2,62}$")
+	f.StringVar(&r.displayName, "display-name", "", "display name of the app (default: the client name)")
+	f.Var(&r.redirects, "redirect-uri", "redirect URI, https:// (http:// for localhost only); repeatable")
+	f.IntVar(&r.lifetime, "lifetime-days", 0, "secret lifetime in days (default: DEFAULT_SECRET_LIFETIME_DAYS)")
+	f.StringVar(&r.audience, "audience", "", "sign-in audience: AzureADMyOrg (default) or AzureADMultipleOrgs")
+	f.StringVar(&r.notes, "notes", "", "free text stored on the app, e.g. the owning team")
+	f.StringVar(&r.requestedBy, "requested-by", "", "who asks, for the audit trail")
+	f.StringVar(&r.requestID, "request-id", "", "request id, also the Service Bus MessageId (default: a new UUID)")
+}
+
+// wireRequest is a registration request as sent, in DESIGN §2's field order.
+type wireRequest struct {
+	RequestID      string      `json:"requestId"`
+	ClientName     string      `json:"clientName"`
+	DisplayName    string      `json:"displayName,omitempty"`
+	SignInAudience string      `json:"signInAudience,omitempty"`
+	RedirectURIs   []string    `json:"redirectUris,omitempty"`
+	Secret         *wireSecret `json:"secret,omitempty"`
+	Notes          string      `json:"notes,omitempty"`
+	RequestedBy    string      `json:"requestedBy,omitempty"`
+}
+
+type wireSecret struct {
+	LifetimeDays int `json:"lifetimeDays"`
+}
+
+// body builds the request body the handler will receive, from the file or from the flags. A
+// request without a requestId gets one (the flag's, or a new UUID): the handler requires it and
+// it becomes the MessageId that Service Bus duplicate detection keys on. It returns a usage
+// error only for problems the handler could not even see (no input, an unreadable file); an
+// invalid request comes back as a body for ParseRegistration to judge.
+func (c *cli) body(f *flags, r *requestFields) ([]byte, error) {
+	fromFlags := r.clientName != "" || r.displayName != "" || len(r.redirects) > 0 || f.isSet("lifetime-days") ||
+		r.audience != "" || r.notes != "" || r.requestedBy != ""
+	switch {
+	case r.file != "" && fromFlags:
+		return nil, usageErrorf("--file and the request flags (--client-name, ...) exclude each other")
+	case r.file == "" && !fromFlags:
+		return nil, usageErrorf("give a request: --file FILE, or --client-name NAME and the other request flags")
+	}
+	id := r.requestID
+	if r.file == "" {
+		if id == "" {
+			id = c.newID()
+		}
+		w := wireRequest{
+			RequestID: id, ClientName: r.clientName, DisplayName: r.displayName, SignInAudience: r.audience,
+			RedirectURIs: r.redirects, Notes: r.notes, RequestedBy: r.requestedBy,
+		}
+		if f.isSet("lifetime-days") {
+			w.Secret = &wireSecret{LifetimeDays: r.lifetime}
+		}
+		return json.Marshal(w)
+	}
+	raw, err := c.readFile(r.file)
+	if err != nil {
+		return nil, usageErrorf("%w", err)
+	}
+	return c.withRequestID(raw, id), nil
+}
+
+func (c *cli) readFile(path string) ([]byte, error) {
+	var src io.Reader = c.stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		src = f
+	}
+	b, err := io.ReadAll(io.LimitReader(src, maxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// withRequestID sets requestId in a request body: to id when given, else to a new UUID when the
+// body has none. A body that is not a JSON object is returned as is, for the validator to judge.
+func (c *cli) withRequestID(raw []byte, id string) []byte {
+	var m map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&m); err != nil || m == nil || dec.More() || len(raw) > registrar.MaxMessageBytes {
+		return raw
+	}
+	if cur, ok := m["requestId"]; ok && id == "" && string(cur) != "null" {
+		return raw // the file names its request; send it byte for byte
+	}
+	if id == "" {
+		id = c.newID()
+	}
+	m["requestId"], _ = json.Marshal(id)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+// validRequest is what validate and enqueue print for a request that passes.
+type validRequest struct {
+	RequestID      string   `json:"requestId,omitempty"`
+	ClientName     string   `json:"clientName"`
+	DisplayName    string   `json:"displayName"`
+	SignInAudience string   `json:"signInAudience"`
+	RedirectURIs   []string `json:"redirectUris"`
+	LifetimeDays   int      `json:"lifetimeDays"`
+	Notes          string   `json:"notes,omitempty"`
+	RequestedBy    string   `json:"requestedBy,omitempty"`
+}
+
+func toValid(r registrar.Registration) validRequest {
+	uris := r.RedirectURIs
+	if uris == nil {
+		uris = []string{}
+	}
+	return validRequest{
+		RequestID: r.RequestID, ClientName: r.ClientName, DisplayName: r.DisplayName, SignInAudience: r.SignInAudience,
+		RedirectURIs: uris, LifetimeDays: r.LifetimeDays, Notes: r.Notes, RequestedBy: r.RequestedBy,
+	}
+}
+
+func printReasons(w io.Writer, reasons []registrar.Reason) {
+	width := 0
+	for _, r := range reasons {
+		width = max(width, len(r.Code))
+	}
+	for _, r := range reasons {
+		field := r.Field
+		if field == "" {
+			field = "(body)"
+		}
+		fmt.Fprintf(w, "  %-*s  %s: %s\n", width, r.Code, field, r.Message)
+	}
+}
+
+const validateAbout = `
+Checks a registration request offline with the handler's own validation and the lifetime limits
+of the settings (MAX_SECRET_LIFETIME_DAYS, DEFAULT_SECRET_LIFETIME_DAYS), and prints every problem
+with its reason code and field. A request without a requestId is checked as enqueue will send it,
+with one assigned. Nothing is sent. Exit status 0 when valid, 2 when not.`
+
+func (c *cli) validate(ctx context.Context, args []string) error {
+	f := c.flagSet("validate", "validate [--file FILE|-] [--json]", validateAbout)
+	var r requestFields
+	var asJSON bool
+	f.StringVar(&r.file, "file", "", "request file; - or no file reads standard input")
+	f.BoolVar(&asJSON, "json", false, "print JSON for machines instead of text")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 1 && r.file == "":
+		r.file = pos[0]
+	case len(pos) > 0:
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	if r.file == "" {
+		r.file = "-"
+	}
+	cfg, err := c.settings("", false)
+	if err != nil {
+		return err
+	}
+	raw, err := c.readFile(r.file)
+	if err != nil {
+		return usageErrorf("%w", err)
+	}
+	body := c.withRequestID(raw, "")
+	assigned := !bytes.Equal(body, raw) // enqueue will assign a fresh one; do not show this one
+	reg, reasons := registrar.ParseRegistration(body, limits(cfg))
+	if assigned {
+		reg.RequestID = ""
+	}
+	if asJSON {
+		out := struct {
+			Valid   bool               `json:"valid"`
+			Request *validRequest      `json:"request,omitempty"`
+			Reasons []registrar.Reason `json:"reasons"`
+		}{Valid: len(reasons) == 0, Reasons: reasons}
+		if out.Reasons == nil {
+			out.Reasons = []registrar.Reason{}
+		}
+		if out.Valid {
+			v := toValid(reg)
+			out.Request = &v
+		}
+		writeJSON(c.stdout, out)
+	} else if len(reasons) == 0 {
+		id := reg.RequestID
+		if assigned {
+			id = "assigned at enqueue"
+		}
+		fmt.Fprintf(c.stdout, "valid: %s (%q), %s, secret lifetime %d days, %d redirect URI(s), requestId %s\n",
+			reg.ClientName, reg.DisplayName, reg.SignInAudience, reg.LifetimeDays, len(reg.RedirectURIs), id)
+	} else {
+		fmt.Fprintf(c.stdout, "invalid: %d problem(s)\n", len(reasons))
+		printReasons(c.stdout, reasons)
+	}
+	if len(reasons) > 0 {
+		return exitWith(exitUsage)
+	}
+	return nil
+}
+
+const enqueueAbout = `
+Sends a registration request to REGISTRATION_QUEUE, from a file or built from the flags. The
+request is first validated exactly as the handler will validate it; an invalid request is not
+sent (exit status 2). Its requestId (a new UUID unless the file or --request-id names one) is the
+message's MessageId, so a resend within Service Bus's duplicate-detection window is dropped.
+
+With --wait, prints the outcome event for the request: registered (the app and the Key Vault
+secret id and expiry, never the value), rejected (every reason), or failed (dead-lettered). It
+peeks the events subscription and takes nothing from it, so other requesters are not affected.`
+
+func (c *cli) enqueue(ctx context.Context, args []string) error {
+	f := c.flagSet("enqueue", "enqueue (--file FILE | --client-name NAME [request flags]) [--request-id ID] [--wait [--timeout 5m]]", enqueueAbout)
+	var r requestFields
+	var cf connFlags
+	f.requestFlags(&r, true)
+	wait := f.Bool("wait", false, "wait for the outcome event and exit with its status")
+	timeout := f.Duration("timeout", 5*time.Minute, "how long --wait waits")
+	f.connection(&cf)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	if *timeout <= 0 {
+		return usageErrorf("--timeout must be positive")
+	}
+	body, err := c.body(f, &r)
+	if err != nil {
+		return err
+	}
+	cfg, err := c.settings(cf.endpoints, true)
+	if err != nil {
+		return err
+	}
+	reg, reasons := registrar.ParseRegistration(body, limits(cfg))
+	if len(reasons) > 0 {
+		if cf.json {
+			writeJSON(c.stderr, map[string]any{"valid": false, "reasons": reasons})
+		} else {
+			fmt.Fprintf(c.stderr, "%s enqueue: invalid request, not sent (%d problem(s)):\n", c.prog, len(reasons))
+			printReasons(c.stderr, reasons)
+		}
+		return exitWith(exitUsage)
+	}
+	b, err := c.connect(cfg)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	return c.sendAndWait(ctx, b, sendSpec{
+		queue: cfg.RegistrationQueue, messageID: reg.RequestID, requestID: reg.RequestID, clientName: reg.ClientName,
+		body: body, props: map[string]any{"clientName": reg.ClientName},
+	}, *wait, *timeout, cf.json)
+}
+
+type sendSpec struct {
+	queue, messageID, requestID, clientName string
+	body                                    []byte
+	props                                   map[string]any
+	send                                    func(context.Context) error // nil: send body to queue
+}
+
+// sendAndWait sends a message and, with wait, prints the outcome event of its requestId.
+//
+// Before sending it reads the events already there, so that it waits for an outcome that comes
+// after the send: a stale event of an earlier request with the same id must not be mistaken for
+// this one's. Such an earlier event is reported, because a resend within the duplicate-detection
+// window is dropped by Service Bus and will have no outcome of its own.
+func (c *cli) sendAndWait(ctx context.Context, b *bus, s sendSpec, wait bool, timeout time.Duration, asJSON bool) error {
+	var w *watcher
+	var earlier []seenEvent
+	if wait {
+		var err error
+		if w, err = b.watch(); err != nil {
+			return err
+		}
+		defer w.close()
+		seen, err := w.poll(ctx)
+		if err != nil {
+			return err
+		}
+		for _, e := range seen {
+			if e.Event.RequestID == s.requestID && terminal(e.Event.Type) {
+				earlier = append(earlier, e)
+			}
+		}
+	}
+	send := s.send
+	if send == nil {
+		send = func(ctx context.Context) error { return b.sendJSON(ctx, s.queue, s.messageID, s.body, s.props) }
+	}
+	if err := send(ctx); err != nil {
+		return err
+	}
+	sent := struct {
+		RequestID  string     `json:"requestId"`
+		MessageID  string     `json:"messageId"`
+		Queue      string     `json:"queue"`
+		ClientName string     `json:"clientName"`
+		Outcome    *seenEvent `json:"outcome,omitempty"`
+	}{RequestID: s.requestID, MessageID: s.messageID, Queue: s.queue, ClientName: s.clientName}
+	if !wait {
+		if asJSON {
+			writeJSON(c.stdout, sent)
+		} else {
+			fmt.Fprintf(c.stdout, "enqueued request %s for %s on %s\n", s.requestID, s.clientName, s.queue)
+			fmt.Fprintf(c.stderr, "follow it with: %s events --follow --request-id %s\n", c.prog, s.requestID)
+		}
+		return nil
+	}
+	if !asJSON {
+		fmt.Fprintf(c.stderr, "enqueued request %s for %s on %s; waiting up to %s for its outcome…\n", s.requestID, s.clientName, s.queue, timeout)
+	}
+	for _, e := range earlier {
+		fmt.Fprintf(c.stderr, "note: request %s already had an outcome (%s at %s). A resend with the same id within the queue's duplicate-detection window is dropped and gets no new outcome; use a new --request-id.\n",
+			s.requestID, e.Event.Type, e.EnqueuedTime.Format(time.RFC3339))
+	}
+	ev, err := w.wait(ctx, c.poll, time.Now().Add(timeout), func(e seenEvent) bool {
+		return e.Event.RequestID == s.requestID && terminal(e.Event.Type)
+	})
+	if errors.Is(err, errWaitTimeout) {
+		return &exitError{code: exitTimeout, err: fmt.Errorf("no outcome for request %s within %s; it may still be queued or retrying: see '%s events --follow --request-id %s' and '%s dlq list'",
+			s.requestID, timeout, c.prog, s.requestID, c.prog)}
+	}
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		sent.Outcome = &ev
+		writeJSON(c.stdout, sent)
+	} else {
+		printOutcome(c.stdout, ev.Event)
+	}
+	if code := outcomeCode(ev.Event.Type); code != exitOK {
+		return exitWith(code)
+	}
+	return nil
+}
+
+// limits are the lifetime limits requests are validated against, as in the handler.
+func limits(cfg config.Config) registrar.Limits {
+	return registrar.Limits{MaxLifetimeDays: cfg.MaxLifetimeDays, DefaultLifetimeDays: cfg.DefaultLifetimeDays}
+}
+
+// printOutcome prints an outcome event for a person: identifiers, never a secret (events carry
+// none).
+func printOutcome(w io.Writer, e registrar.Event) {
+	fmt.Fprintf(w, "%s %s\n", e.Type, e.ClientName)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "  %-19s %s\n", k, v)
+		}
+	}
+	row("requestId", e.RequestID)
+	row("appId", e.AppID)
+	row("servicePrincipalId", e.ServicePrincipalID)
+	row("keyId", e.KeyID)
+	row("secret (Key Vault)", e.SecretURI)
+	if !e.ExpiresOn.IsZero() {
+		row("expiresOn", e.ExpiresOn.UTC().Format(time.RFC3339))
+	}
+	if len(e.Reasons) > 0 {
+		fmt.Fprintln(w, "  reasons:")
+		var b strings.Builder
+		printReasons(&b, e.Reasons)
+		fmt.Fprint(w, indent(b.String(), "  "))
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.SplitAfter(s, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString(prefix + l)
+		}
+	}
+	return b.String()
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
