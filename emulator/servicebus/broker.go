@@ -97,6 +97,7 @@ type entity struct {
 	props   EntityProperties
 	dlq     *entity
 	subs    []*entity // topics
+	filter  filter    // subscriptions: which topic messages they take
 	nextSeq int64
 	msgs    map[int64]*message
 	avail   seqHeap
@@ -175,6 +176,7 @@ func newBroker(cfg *Config, now func() time.Time) *broker {
 		b.entities[strings.ToLower(t.Name)] = te
 		for _, s := range t.Subscriptions {
 			se := addWithDLQ(t.Name+"/Subscriptions/"+s.Name, kindSubscription, s.Properties)
+			se.filter, _ = compileRules(s.Rules) // checked by Config.validate
 			te.subs = append(te.subs, se)
 		}
 	}
@@ -372,7 +374,9 @@ func (b *broker) duplicate(e *entity, m *goamqp.Message, now time.Time) bool {
 func (b *broker) deliverLocked(e *entity, m *goamqp.Message, now time.Time) int64 {
 	if e.kind == kindTopic {
 		for _, s := range e.subs {
-			b.enqueueLocked(s, m, now)
+			if s.filter.match(m) {
+				b.enqueueLocked(s, m, now)
+			}
 		}
 		e.nextSeq++
 		return e.nextSeq
@@ -386,7 +390,9 @@ func (b *broker) activateLocked(e *entity, m *message, now time.Time) {
 	if e.kind == kindTopic {
 		e.remove(m)
 		for _, s := range e.subs {
-			b.enqueueLocked(s, m.m, m.scheduled)
+			if s.filter.match(m.m) {
+				b.enqueueLocked(s, m.m, m.scheduled)
+			}
 		}
 		return
 	}

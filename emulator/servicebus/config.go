@@ -53,11 +53,12 @@ type Topic struct {
 	Subscriptions []Subscription
 }
 
-// Subscription is a subscription declaration. Rules are not emulated: every
-// subscription receives every message sent to its topic.
+// Subscription is a subscription declaration. Without Rules it receives
+// every message sent to its topic.
 type Subscription struct {
 	Name       string
 	Properties EntityProperties
+	Rules      []Rule
 }
 
 // DefaultConfig declares appreg's entities.
@@ -130,6 +131,9 @@ func (c *Config) validate() error {
 			if s.Name == "" || subs[k] {
 				return fmt.Errorf("topic %q: invalid or duplicate subscription %q", t.Name, s.Name)
 			}
+			if _, err := compileRules(s.Rules); err != nil {
+				return fmt.Errorf("subscription %s/%s: %w", t.Name, s.Name, err)
+			}
 			if s.Properties.LockDuration > maxLockDuration {
 				return fmt.Errorf("subscription %s/%s: LockDuration %v exceeds %v", t.Name, s.Name, s.Properties.LockDuration, maxLockDuration)
 			}
@@ -154,10 +158,61 @@ type jsonConfig struct {
 				Subscriptions []struct {
 					Name       string
 					Properties jsonProperties
+					Rules      []jsonRule
 				}
 			}
 		}
 	}
+}
+
+type jsonRule struct {
+	Name       string
+	Properties struct {
+		FilterType        string
+		CorrelationFilter *struct {
+			CorrelationID    string `json:"CorrelationId"`
+			MessageID        string `json:"MessageId"`
+			To               string
+			ReplyTo          string
+			Label            string
+			SessionID        string `json:"SessionId"`
+			ReplyToSessionID string `json:"ReplyToSessionId"`
+			ContentType      string
+			Properties       map[string]any
+		}
+		SQLFilter *struct {
+			SQLExpression string `json:"SqlExpression"`
+		} `json:"SqlFilter"`
+		Action *struct {
+			SQLExpression string `json:"SqlExpression"`
+		}
+	}
+}
+
+func (j jsonRule) convert(where string) (Rule, error) {
+	r := Rule{Name: j.Name}
+	p := j.Properties
+	if p.Action != nil && strings.TrimSpace(p.Action.SQLExpression) != "" {
+		return r, fmt.Errorf("%s rule %q: rule actions are not emulated", where, j.Name)
+	}
+	switch strings.ToLower(p.FilterType) {
+	case "correlation":
+		if p.CorrelationFilter == nil {
+			return r, fmt.Errorf("%s rule %q: FilterType Correlation without CorrelationFilter", where, j.Name)
+		}
+		c := p.CorrelationFilter
+		r.Correlation = &CorrelationFilter{CorrelationID: c.CorrelationID, MessageID: c.MessageID, To: c.To,
+			ReplyTo: c.ReplyTo, Subject: c.Label, SessionID: c.SessionID, ReplyToSessionID: c.ReplyToSessionID,
+			ContentType: c.ContentType, Properties: c.Properties}
+	case "sql":
+		if p.SQLFilter == nil {
+			return r, fmt.Errorf("%s rule %q: FilterType Sql without SqlFilter", where, j.Name)
+		}
+		r.SQL = p.SQLFilter.SQLExpression
+	default:
+		return r, fmt.Errorf("%s rule %q: unknown FilterType %q", where, j.Name, p.FilterType)
+	}
+	return r, nil
 }
 
 type jsonProperties struct {
@@ -197,8 +252,9 @@ func (j jsonProperties) convert(where string) (EntityProperties, error) {
 
 // LoadConfig reads a configuration in the official emulator's Config.json
 // schema (UserConfig.Namespaces[].Queues/Topics/Subscriptions with
-// Properties). Unset properties take the cloud defaults, not the official
-// emulator's. Subscription rules and logging settings are ignored.
+// Properties, and subscription Rules with correlation or SQL filters).
+// Unset properties take the cloud defaults, not the official emulator's.
+// Logging settings are ignored; rule actions and forwarding are refused.
 func LoadConfig(r io.Reader) (*Config, error) {
 	var j jsonConfig
 	dec := json.NewDecoder(r)
@@ -225,7 +281,15 @@ func LoadConfig(r io.Reader) (*Config, error) {
 				if err != nil {
 					return nil, fmt.Errorf("service bus config: %w", err)
 				}
-				topic.Subscriptions = append(topic.Subscriptions, Subscription{Name: s.Name, Properties: sp})
+				sub := Subscription{Name: s.Name, Properties: sp}
+				for _, jr := range s.Rules {
+					r, err := jr.convert("subscription " + t.Name + "/" + s.Name)
+					if err != nil {
+						return nil, fmt.Errorf("service bus config: %w", err)
+					}
+					sub.Rules = append(sub.Rules, r)
+				}
+				topic.Subscriptions = append(topic.Subscriptions, sub)
 			}
 			c.Topics = append(c.Topics, topic)
 		}

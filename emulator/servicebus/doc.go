@@ -13,7 +13,8 @@
 // # What is emulated
 //
 // SASL (ANONYMOUS, MSSBCBS and EXTERNAL all succeed: the key is proven via
-// CBS); $cbs put-token with SAS verification (key name, HMAC and expiry
+// CBS); subscription rules with correlation and SQL filters (see below);
+// $cbs put-token with SAS verification (key name, HMAC and expiry
 // against the wall clock; a bad token gets 401 and a token for a missing
 // entity 404, as from Azure); sessions with windows, links with credit and
 // drain, multi-frame transfers both ways, max-frame-size 64 KiB, heartbeats
@@ -43,8 +44,15 @@
 //     its session lock expired on its next receive (detach with
 //     com.microsoft:session-lock-lost). Idle session receivers are never
 //     disconnected. Session entries are kept for every session id ever used.
-//   - Subscription rules (SQL and correlation filters, actions) are ignored:
-//     every subscription receives every message sent to its topic.
+//   - Subscription rules are fixed by the Config (no rule management over
+//     AMQP) and rule actions are refused. Correlation filters are exact. SQL
+//     filters support a subset: comparisons (=, <>, !=, <, <=, >, >=) of
+//     properties (sys.Label, sys.MessageId, ... or application properties,
+//     optionally user.-prefixed or [bracketed]) with string, number and
+//     boolean constants; AND, OR, NOT and parentheses with SQL's unknown for
+//     missing properties; IS [NOT] NULL, [NOT] IN (...), [NOT] LIKE with
+//     ESCAPE, and EXISTS(...). Arithmetic and functions are refused when the
+//     Config is loaded.
 //   - No auto-forwarding (ForwardTo is refused in Config; the
 //     $Transfer/$DeadLetterQueue exists and stays empty), transactions,
 //     partitioning, WebSockets, TLS, persistence, quotas, throttling or the
