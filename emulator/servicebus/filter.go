@@ -555,7 +555,8 @@ func (p *sqlParser) predicate() (sqlExpr, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, ok := pat.(sqlLiteral).v.(string)
+		lit, _ := pat.(sqlLiteral)
+		s, ok := lit.v.(string)
 		if !ok {
 			return nil, fmt.Errorf("%w: LIKE takes a string pattern", errSQL)
 		}
@@ -565,7 +566,8 @@ func (p *sqlParser) predicate() (sqlExpr, error) {
 			if err != nil {
 				return nil, err
 			}
-			if esc, _ = e.(sqlLiteral).v.(string); len(esc) != 1 {
+			escLit, _ := e.(sqlLiteral)
+			if esc, _ = escLit.v.(string); len(esc) != 1 {
 				return nil, fmt.Errorf("%w: ESCAPE takes one character", errSQL)
 			}
 		}
