@@ -516,6 +516,7 @@ func (b *broker) acceptSession(e *entity, id *string, owner any, w waker) (*sbSe
 		}
 	} else {
 		for _, c := range e.sessions {
+			e.dropStale(&c.avail)
 			if c.avail.Len() == 0 || (c.owner != nil && now.Before(c.lockedUntil)) {
 				continue
 			}
@@ -532,6 +533,17 @@ func (b *broker) acceptSession(e *entity, id *string, owner any, w waker) (*sbSe
 	ss.lockedUntil = now.Add(e.props.LockDuration)
 	e.due(ss.lockedUntil)
 	return ss, nil
+}
+
+// dropStale pops heap entries whose message left or was taken since it was
+// pushed (the heaps delete lazily), so the top is a real available message.
+func (e *entity) dropStale(h *seqHeap) {
+	for h.Len() > 0 {
+		if m := e.msgs[(*h)[0]]; m != nil && m.avail {
+			return
+		}
+		heap.Pop(h)
+	}
 }
 
 // releaseSession gives up owner's lock on ss.
