@@ -67,7 +67,9 @@ func DefaultConfig() *Config {
 	dup := EntityProperties{RequiresDuplicateDetection: true}
 	c.AddQueue(defaultRegistrationQueue, dup)
 	c.AddQueue(defaultRotationQueue, dup)
-	c.AddTopic(defaultEventsTopic, EntityProperties{}, defaultEventsSubscription)
+	// Events carry MessageId <requestId>:<type>, so duplicate detection collapses the resends of
+	// a redelivered request; readers peek rather than consume, so events age out instead.
+	c.AddTopic(defaultEventsTopic, EntityProperties{RequiresDuplicateDetection: true, DefaultMessageTimeToLive: 7 * 24 * time.Hour}, defaultEventsSubscription)
 	return c
 }
 
