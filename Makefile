@@ -25,6 +25,18 @@ package: ## stage dist/: host.json, one folder per function, a static linux/amd6
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags='-s -w' -o $(DIST)/handler ./handler
 	@echo "staged $(DIST)/: $$(cd $(DIST) && ls | tr '\n' ' ')"
 
+RUN_DIR ?= .run
+EXAMPLES ?= examples
+
+.PHONY: run
+run: build package ## run everything locally: local Azure, Functions host, handler, the examples (RUN_ONCE=1: then exit)
+	@# dist/ holds a linux/amd64 handler for Azure; elsewhere, run one built for this machine.
+	@if [ "$$($(GO) env GOOS)/$$($(GO) env GOARCH)" != linux/amd64 ]; then \
+		echo "rebuilding $(DIST)/handler for $$($(GO) env GOOS)/$$($(GO) env GOARCH) to run it here"; \
+		$(GO) build -o $(DIST)/handler ./handler; \
+	fi
+	$(BIN)/appreg local --dist $(DIST) --dir $(RUN_DIR) --examples $(EXAMPLES)$(if $(RUN_ONCE), --once)
+
 .PHONY: test
 test: ## vet and run every test (the local Azure runs in-process; nothing leaves this machine)
 	$(GO) vet ./...

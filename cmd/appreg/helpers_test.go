@@ -55,7 +55,9 @@ func newHarness(tb testing.TB) *harness {
 	}
 	tb.Cleanup(func() { sb.Close(context.Background()) })
 	ep := filepath.Join(dir, "endpoints.json")
-	return &harness{t: tb, emu: emu, endpoints: ep, env: map[string]string{"APPREG_ENDPOINTS": ep}, sb: sb}
+	// A requester's shell may point at a real namespace; an endpoints.json must win over it.
+	env := map[string]string{"APPREG_ENDPOINTS": ep, "ServiceBusConnection__fullyQualifiedNamespace": "nowhere.invalid"}
+	return &harness{t: tb, emu: emu, endpoints: ep, env: env, sb: sb}
 }
 
 type result struct {
@@ -94,8 +96,9 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-// receiveAll takes every message off a queue (or its dead-letter queue).
-func (h *harness) receiveAll(entity string, sub azservicebus.SubQueue) []*azservicebus.ReceivedMessage {
+// receive takes the messages on a queue (or its dead-letter queue): it waits for want of them,
+// then briefly for any more, so a test sees extra messages too.
+func (h *harness) receive(entity string, sub azservicebus.SubQueue, want int) []*azservicebus.ReceivedMessage {
 	h.t.Helper()
 	r, err := h.sb.NewReceiverForQueue(entity, &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete, SubQueue: sub})
 	if err != nil {
@@ -104,8 +107,13 @@ func (h *harness) receiveAll(entity string, sub azservicebus.SubQueue) []*azserv
 	defer r.Close(context.Background())
 	var out []*azservicebus.ReceivedMessage
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		msgs, err := r.ReceiveMessages(ctx, 100, nil)
+		wait := 100 * time.Millisecond
+		if len(out) < want {
+			wait = testWait
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		// ReceiveAndDelete otherwise lingers a second after the first message for more.
+		msgs, err := r.ReceiveMessages(ctx, 100, &azservicebus.ReceiveMessagesOptions{TimeAfterFirstMessage: 20 * time.Millisecond})
 		cancel()
 		out = append(out, msgs...)
 		if len(msgs) == 0 {
@@ -185,6 +193,20 @@ func (h *harness) fakeHandler(queue string, decide func(msg *azservicebus.Receiv
 			}
 		}
 	}()
+}
+
+// bodyOf decodes the request a message carries, for the handler's stand-ins, which run on
+// their own goroutines and must not call t.Fatal: a bad body decodes to an empty map.
+func bodyOf(m *azservicebus.ReceivedMessage) map[string]string {
+	var raw map[string]any
+	_ = json.Unmarshal(m.Body, &raw)
+	out := map[string]string{}
+	for k, v := range raw {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
 }
 
 // requestOf decodes the request a message carries.

@@ -17,6 +17,7 @@ import (
 )
 
 func TestHelpAndUsage(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	env := func(string) string { return "" }
 	var out, errb bytes.Buffer
@@ -72,6 +73,7 @@ func TestHelpAndUsage(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	root := repoRoot(t)
 	examples, _ := filepath.Glob(filepath.Join(root, "examples", "*.json"))
 	if len(examples) < 2 {
@@ -160,6 +162,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestEnqueue(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	example := filepath.Join(repoRoot(t), "examples", "lab-results-sync.json")
 
@@ -172,7 +175,7 @@ func TestEnqueue(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &sent); err != nil {
 			t.Fatalf("%v: %s", err, r.stdout)
 		}
-		msgs := h.receiveAll(regQueue, 0)
+		msgs := h.receive(regQueue, 0, 1)
 		if len(msgs) != 1 {
 			t.Fatalf("%d messages on the queue", len(msgs))
 		}
@@ -198,7 +201,7 @@ func TestEnqueue(t *testing.T) {
 		if r.code != 0 {
 			t.Fatal(r)
 		}
-		m := h.receiveAll(regQueue, 0)[0]
+		m := h.receive(regQueue, 0, 1)[0]
 		if m.MessageID != "req-from-file" || string(m.Body) != body {
 			t.Errorf("MessageId %q body %s", m.MessageID, m.Body)
 		}
@@ -211,7 +214,7 @@ func TestEnqueue(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "enqueued request req-flags-1 for claims-export") {
 			t.Fatal(r)
 		}
-		m := h.receiveAll(regQueue, 0)[0]
+		m := h.receive(regQueue, 0, 1)[0]
 		want := map[string]any{
 			"requestId": "req-flags-1", "clientName": "claims-export", "displayName": "Claims Export",
 			"signInAudience": "AzureADMultipleOrgs", "redirectUris": []any{"https://c.example/cb", "http://localhost:8080/cb"},
@@ -237,7 +240,7 @@ func TestEnqueue(t *testing.T) {
 			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "not sent") {
 				t.Fatal(r)
 			}
-			if msgs := h.receiveAll(regQueue, 0); len(msgs) != 0 {
+			if msgs := h.receive(regQueue, 0, 0); len(msgs) != 0 {
 				t.Errorf("%d message(s) sent for an invalid request", len(msgs))
 			}
 		})
@@ -245,12 +248,13 @@ func TestEnqueue(t *testing.T) {
 }
 
 func TestEnqueueWait(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	// The fake handler answers by client name: ok-* registered, bad-* rejected, fail-* failed,
 	// slow-* never.
 	h.fakeHandler(regQueue, func(m *azservicebus.ReceivedMessage) *registrar.Event {
-		req := requestOf(t, m)
-		id, name := req["requestId"].(string), req["clientName"].(string)
+		req := bodyOf(m)
+		id, name := req["requestId"], req["clientName"]
 		e := &registrar.Event{RequestID: id, ClientName: name}
 		switch {
 		case strings.HasPrefix(name, "ok-"):
@@ -327,6 +331,7 @@ func TestEnqueueWait(t *testing.T) {
 // Two requesters wait on the one subscription at the same time; each gets its own outcome, and
 // the events stay on the subscription for everyone else.
 func TestConcurrentWaitersDoNotStealEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pub := h.publisher()
 	// The handler's stand-in takes both requests before it answers either, so both requesters
@@ -348,9 +353,9 @@ func TestConcurrentWaitersDoNotStealEvents(t *testing.T) {
 			got = append(got, msgs...)
 		}
 		for i := len(got) - 1; i >= 0; i-- {
-			req := requestOf(t, got[i])
-			name := req["clientName"].(string)
-			_ = pub.Publish(ctx, registrar.Event{Type: registrar.EventRegistered, RequestID: req["requestId"].(string), ClientName: name, AppID: "app-" + name})
+			req := bodyOf(got[i])
+			name := req["clientName"]
+			_ = pub.Publish(ctx, registrar.Event{Type: registrar.EventRegistered, RequestID: req["requestId"], ClientName: name, AppID: "app-" + name})
 		}
 	}()
 	results := make(chan result, 2)
@@ -376,6 +381,7 @@ func TestConcurrentWaitersDoNotStealEvents(t *testing.T) {
 }
 
 func TestRotate(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
@@ -402,7 +408,7 @@ func TestRotate(t *testing.T) {
 			if code := c.main(ctx, append([]string{"rotate", "--json"}, tc.args...)); code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
-			msgs := h.receiveAll(rotQueue, 0)
+			msgs := h.receive(rotQueue, 0, 1)
 			if len(msgs) != 1 {
 				t.Fatalf("%d jobs", len(msgs))
 			}
@@ -429,7 +435,7 @@ func TestRotate(t *testing.T) {
 		if r.code != exitUsage || !strings.Contains(r.stderr, "invalid_client_name") {
 			t.Fatal(r)
 		}
-		if n := len(h.receiveAll(rotQueue, 0)); n != 0 {
+		if n := len(h.receive(rotQueue, 0, 0)); n != 0 {
 			t.Errorf("%d jobs sent", n)
 		}
 	})
@@ -458,6 +464,7 @@ func TestRotate(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	pub := h.publisher()
 	ctx := context.Background()
@@ -539,6 +546,7 @@ func TestEvents(t *testing.T) {
 }
 
 func TestDeadLetterQueue(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	ct := "application/json"
 	bodies := map[string]string{}
@@ -619,7 +627,7 @@ func TestDeadLetterQueue(t *testing.T) {
 		if code := c.main(ctx, []string{"dlq", "resubmit", seq}); code != 0 {
 			t.Fatalf("exit %d: %s", code, errb.String())
 		}
-		live := h.receiveAll(regQueue, 0)
+		live := h.receive(regQueue, 0, 1)
 		if len(live) != 1 {
 			t.Fatalf("%d messages on the live queue", len(live))
 		}
@@ -646,7 +654,7 @@ func TestDeadLetterQueue(t *testing.T) {
 		if left := list(); len(left) != 0 {
 			t.Errorf("left: %+v", left)
 		}
-		if live := h.receiveAll(regQueue, 0); len(live) != 0 {
+		if live := h.receive(regQueue, 0, 0); len(live) != 0 {
 			t.Errorf("purge sent %d message(s)", len(live))
 		}
 	})
@@ -674,7 +682,7 @@ func TestDeadLetterQueue(t *testing.T) {
 		if res.code != 0 || !strings.Contains(res.stdout, "resubmitted") {
 			t.Fatal(res)
 		}
-		live := h.receiveAll(rotQueue, 0)
+		live := h.receive(rotQueue, 0, 1)
 		if len(live) != 1 || !strings.HasPrefix(live[0].MessageID, id+":resubmit:") {
 			t.Errorf("live: %v", live)
 		}
@@ -684,7 +692,28 @@ func TestDeadLetterQueue(t *testing.T) {
 	})
 }
 
+// With a namespace and no endpoints.json, the CLI signs in with the developer credential chain.
+// Building the client touches no network, so this runs offline; the sign-in itself needs Azure.
+func TestIdentityBasedConnection(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"ServiceBusConnection__fullyQualifiedNamespace": "contoso.servicebus.windows.net", "EVENTS_SUBSCRIPTION": "ops"}
+	c := newCLI(func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
+	b, err := c.open(connFlags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	if b.cfg.ServiceBusNamespace != "contoso.servicebus.windows.net" || b.cfg.ServiceBusConnectionString != "" || b.subscription != "ops" {
+		t.Errorf("settings %+v, subscription %q", b.cfg, b.subscription)
+	}
+	env["ServiceBusConnection__fullyQualifiedNamespace"] = "sb://contoso.servicebus.windows.net"
+	if _, err := c.open(connFlags{}); err == nil || !strings.Contains(err.Error(), "without a scheme") {
+		t.Errorf("a namespace with a scheme: %v", err)
+	}
+}
+
 func TestResubmitID(t *testing.T) {
+	t.Parallel()
 	at := time.Unix(1_700_000_000, 0)
 	long := strings.Repeat("a", 128)
 	tests := []struct{ in, want string }{
