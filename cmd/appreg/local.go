@@ -426,12 +426,8 @@ func (l *localRun) rotation(ctx context.Context) bool {
 	sub.stdout, sub.stderr = &out, io.Discard
 	err = sub.sendRotation(ctx, l.bus, job, true, l.timeout, false)
 	fmt.Fprint(l.c.stdout, indent(out.String(), "  "))
-	var ee *exitError
-	switch {
-	case errors.As(err, &ee) && ee.err != nil:
-		l.say("  %v", ee.err)
-	case err != nil && !errors.As(err, &ee):
-		l.say("  %v", err)
+	if ee := (*exitError)(nil); err != nil && (!errors.As(err, &ee) || !ee.printed) {
+		l.say("  %v", err) // a rejection or failure is in the output already
 	}
 	return ok && err == nil
 }
