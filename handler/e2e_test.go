@@ -147,7 +147,7 @@ func newHarness(t *testing.T, settings map[string]string) *harness {
 	for k, v := range settings {
 		h.env[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return h.env[k] }, config.Need{Vault: true, ServiceBus: true})
+	cfg, err := config.Load(func(k string) string { return h.env[k] }, config.Need{Tenant: true, Vault: true, ServiceBus: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return 2
 	}
-	cfg, err := config.Load(getenv, config.Need{Vault: true, Port: !*check, ServiceBus: true})
+	cfg, err := config.Load(getenv, config.Need{Tenant: true, Vault: true, Port: !*check, ServiceBus: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "handler: invalid settings:\n%v\n", err)
 		return 2

@@ -272,11 +272,6 @@ func (c *cli) settings(endpointsFlag string, needServiceBus bool) (config.Config
 		}
 		return c.getenv(k)
 	}
-	if getenv(config.EnvTenantID) == "" {
-		// The handler needs its tenant; the CLI only talks to Service Bus and never uses it, so
-		// a requester should not have to set it. This placeholder satisfies config.Load only.
-		overrides[config.EnvTenantID] = "00000000-0000-0000-0000-000000000000"
-	}
 	cfg, err := config.Load(getenv, config.Need{ServiceBus: needServiceBus})
 	if err != nil {
 		return cfg, usageErrorf("invalid settings:\n  %s", strings.ReplaceAll(err.Error(), "\n", "\n  "))

@@ -274,7 +274,7 @@ func (l *localRun) writeSettings(ep azemu.Endpoints) (map[string]string, config.
 		config.EnvEditSpacing: "1s",
 		config.EnvLogLevel:    "info",
 	}
-	cfg, err := config.Load(func(k string) string { return values[k] }, config.Need{Vault: true, ServiceBus: true})
+	cfg, err := config.Load(func(k string) string { return values[k] }, config.Need{Tenant: true, Vault: true, ServiceBus: true})
 	if err != nil {
 		return nil, cfg, fmt.Errorf("local settings: %w", err)
 	}
@@ -440,7 +440,7 @@ func (l *localRun) fireTimer(ctx context.Context, name string) (funchost.Invocat
 		tctx, cancel := context.WithTimeout(ctx, l.timeout)
 		inv, err := l.host.FireTimer(tctx, name)
 		cancel()
-		if err == nil || !strings.Contains(err.Error(), "not running") || time.Now().After(deadline) {
+		if err == nil || !errors.Is(err, funchost.ErrNotRunning) || time.Now().After(deadline) {
 			return inv, err
 		}
 		select {

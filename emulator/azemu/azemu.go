@@ -40,8 +40,8 @@ type Options struct {
 	// delete. Token lifetimes and Service Bus timing (locks, TTL) always follow the wall clock,
 	// because the SDKs cache tokens and time locks in real time; a test that moves Now forward by
 	// days must not make every cached token look expired. nil = time.Now.
-	Now func() time.Time
-	Logger            *slog.Logger     // nil = discard
+	Now    func() time.Time
+	Logger *slog.Logger // nil = discard
 }
 
 // Endpoints is what a client needs to reach the local Azure: the shape of endpoints.json.

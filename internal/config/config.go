@@ -118,6 +118,7 @@ var Settings = []Setting{
 
 // Need says which parts of the configuration a program requires.
 type Need struct {
+	Tenant     bool // AZURE_TENANT_ID
 	Vault      bool // KEY_VAULT_URL
 	Port       bool // FUNCTIONS_CUSTOMHANDLER_PORT
 	ServiceBus bool // a Service Bus connection
@@ -169,7 +170,9 @@ func Load(getenv func(string) string, need Need) (Config, error) {
 	}
 
 	if c.TenantID == "" {
-		p.fail(EnvTenantID, "is required")
+		if need.Tenant {
+			p.fail(EnvTenantID, "is required")
+		}
 	} else if !guidRE.MatchString(c.TenantID) {
 		p.fail(EnvTenantID, "must be a tenant GUID")
 	}

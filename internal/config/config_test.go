@@ -17,7 +17,7 @@ func TestLoadDefaults(t *testing.T) {
 	got, err := Load(env(map[string]string{
 		EnvTenantID: tenant, EnvKeyVaultURL: "https://v.vault.azure.net/", EnvPort: "7071",
 		EnvSBNamespace: "ns.servicebus.windows.net",
-	}), Need{Vault: true, Port: true, ServiceBus: true})
+	}), Need{Tenant: true, Vault: true, Port: true, ServiceBus: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestLoadNamesEveryBadSetting(t *testing.T) {
 		need Need
 		want []string // setting names that must appear in the error
 	}{
-		{"MissingRequired", map[string]string{}, Need{Vault: true, Port: true, ServiceBus: true},
+		{"MissingRequired", map[string]string{}, Need{Tenant: true, Vault: true, Port: true, ServiceBus: true},
 			[]string{EnvTenantID, EnvKeyVaultURL, EnvPort, EnvSBNamespace}},
 		{"BadValues", map[string]string{
 			EnvTenantID: "contoso", EnvKeyVaultURL: "http://v.vault.azure.net", EnvMaxLifetime: "1000",

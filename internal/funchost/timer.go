@@ -16,6 +16,9 @@ type fireRequest struct {
 // FireTimer runs a timer function now, as the portal's "Run" button or
 // Core Tools' admin endpoint would, and returns when it has finished. The
 // run is serialised with the scheduled ones, so runs never overlap.
+// ErrNotRunning is FireTimer's answer before Run has started the timers or after it stopped.
+var ErrNotRunning = errors.New("the host is not running")
+
 func (h *Host) FireTimer(ctx context.Context, function string) (Invocation, error) {
 	ch, ok := h.timers[function]
 	if !ok {
@@ -25,7 +28,7 @@ func (h *Host) FireTimer(ctx context.Context, function string) (Invocation, erro
 	live := h.timersLive
 	h.mu.Unlock()
 	if !live {
-		return Invocation{}, errors.New("the host is not running")
+		return Invocation{}, ErrNotRunning
 	}
 	req := fireRequest{done: make(chan Invocation, 1)}
 	select {
