@@ -13,12 +13,12 @@ type fireRequest struct {
 	done chan Invocation
 }
 
-// FireTimer runs a timer function now, as the portal's "Run" button or
-// Core Tools' admin endpoint would, and returns when it has finished. The
-// run is serialised with the scheduled ones, so runs never overlap.
 // ErrNotRunning is FireTimer's answer before Run has started the timers or after it stopped.
 var ErrNotRunning = errors.New("the host is not running")
 
+// FireTimer runs a timer function now, as the portal's "Run" button or
+// Core Tools' admin endpoint would, and returns when it has finished. The
+// run is serialised with the scheduled ones, so runs never overlap.
 func (h *Host) FireTimer(ctx context.Context, function string) (Invocation, error) {
 	ch, ok := h.timers[function]
 	if !ok {
