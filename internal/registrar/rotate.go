@@ -186,7 +186,8 @@ func (s *Service) retire(ctx context.Context, app App, latest SecretVersion, rev
 	}
 	plan := planRetirement(app, latestKeyID, versions, s.opt.Now(), s.opt.RetireAfter, s.opt.OrphanAfter, revoke)
 	for _, p := range app.Passwords {
-		if !strings.EqualFold(p.KeyID, latestKeyID) && !strings.HasPrefix(p.DisplayName, PasswordDisplayPrefix) && !revoke {
+		planned := slices.ContainsFunc(plan, func(r Retirement) bool { return r.Password.KeyID == p.KeyID })
+		if !planned && !strings.EqualFold(p.KeyID, latestKeyID) && !strings.HasPrefix(p.DisplayName, PasswordDisplayPrefix) {
 			log.Warn("password not created by appreg left in place", slog.String("keyId", p.KeyID), slog.String("hint", p.Hint))
 		}
 	}
