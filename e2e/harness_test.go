@@ -12,9 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"appreg/internal/testutil"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -70,32 +71,15 @@ type stack struct {
 	dist     string
 	settings map[string]string
 	host     *exec.Cmd
-	hostOut  *syncBuffer
+	hostOut  *testutil.Buffer
 	hostDone chan error
-	logs     *syncBuffer // azemu
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs     *testutil.Buffer // azemu
 }
 
 // newStack stages the app with settings on top of the defaults and starts funchost.
 func newStack(t *testing.T, settings map[string]string) *stack {
 	t.Helper()
-	s := &stack{t: t, dir: t.TempDir(), dist: t.TempDir(), hostOut: &syncBuffer{}, logs: &syncBuffer{}}
+	s := &stack{t: t, dir: t.TempDir(), dist: t.TempDir(), hostOut: &testutil.Buffer{}, logs: &testutil.Buffer{}}
 	emu, err := azemu.NewServer(&azemu.Options{Logger: slog.New(slog.NewJSONHandler(s.logs, nil))})
 	if err != nil {
 		t.Fatal(err)

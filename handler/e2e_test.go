@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"appreg/internal/testutil"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -51,24 +53,6 @@ func (c *offsetClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.offset += d
 	c.mu.Unlock()
-}
-
-// syncBuffer collects what a component prints.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // secretTap sees every addPassword response on the handler's wire and keeps the secretText, so
@@ -112,12 +96,12 @@ type harness struct {
 	env     map[string]string
 	url     string
 	http    *http.Client
-	logs    *syncBuffer // the handler's and the emulators' logs
+	logs    *testutil.Buffer // the handler's and the emulators' logs
 	tap     *secretTap
 	sb      *azservicebus.Client
 	events  *azservicebus.Receiver
 	jobs    *azservicebus.Receiver
-	printed *syncBuffer // every response body and every event or job body seen
+	printed *testutil.Buffer // every response body and every event or job body seen
 	seen    []registrar.Event
 }
 
@@ -126,7 +110,7 @@ func newHarness(t *testing.T, settings map[string]string) *harness {
 	if testing.Short() {
 		t.Skip("end-to-end test against the local Azure")
 	}
-	h := &harness{t: t, clock: &offsetClock{}, logs: &syncBuffer{}, printed: &syncBuffer{}}
+	h := &harness{t: t, clock: &offsetClock{}, logs: &testutil.Buffer{}, printed: &testutil.Buffer{}}
 	emuLog := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	emu, err := azemu.NewServer(&azemu.Options{Now: h.clock.Now, KeyVaultDeleteLag: -1, Logger: emuLog})
 	if err != nil {

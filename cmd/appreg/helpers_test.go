@@ -9,9 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"appreg/internal/testutil"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
@@ -68,7 +69,7 @@ type result struct {
 func (h *harness) getenv(k string) string { return h.env[k] }
 
 // cli is a CLI wired to the harness, with fast polling.
-func (h *harness) cli(stdout, stderr *syncBuffer) *cli {
+func (h *harness) cli(stdout, stderr *testutil.Buffer) *cli {
 	c := newCLI(h.getenv, stdout, stderr)
 	c.poll = 20 * time.Millisecond
 	c.idle = 500 * time.Millisecond
@@ -83,7 +84,7 @@ func (h *harness) run(args ...string) result {
 }
 
 func (h *harness) runCtx(ctx context.Context, stdin []byte, args ...string) result {
-	var out, errb syncBuffer
+	var out, errb testutil.Buffer
 	c := h.cli(&out, &errb)
 	if stdin != nil {
 		c.stdin = bytes.NewReader(stdin)
@@ -226,24 +227,6 @@ func writeFile(tb testing.TB, name, content string) string {
 		tb.Fatal(err)
 	}
 	return p
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func repoRoot(tb testing.TB) string {

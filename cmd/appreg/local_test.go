@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"appreg/internal/testutil"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -29,7 +31,7 @@ func TestLocalOnce(t *testing.T) {
 	runDir := filepath.Join(t.TempDir(), "run")
 
 	var secrets []string
-	var out, errb syncBuffer
+	var out, errb testutil.Buffer
 	c := newCLI(func(k string) string { return os.Getenv(k) }, &out, &errb)
 	c.poll = 50 * time.Millisecond
 	c.hooks.beforeStop = func(ctx context.Context, emu *azemu.Server) {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"appreg/internal/testutil"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/google/go-cmp/cmp"
 
@@ -400,7 +402,7 @@ func TestRotate(t *testing.T) {
 			// One job per instant: the MessageId carries requestedAt, so two identical jobs sent
 			// at the same instant are one job to duplicate detection.
 			now := now.Add(time.Duration(i) * time.Second)
-			var out, errb syncBuffer
+			var out, errb testutil.Buffer
 			c := h.cli(&out, &errb)
 			c.now = func() time.Time { return now }
 			ctx, cancel := context.WithTimeout(context.Background(), testWait)
@@ -519,7 +521,7 @@ func TestEvents(t *testing.T) {
 	t.Run("follow", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), testWait)
 		defer cancel()
-		var out, errb syncBuffer
+		var out, errb testutil.Buffer
 		c := h.cli(&out, &errb)
 		done := make(chan int)
 		go func() { done <- c.main(ctx, []string{"events", "--follow", "--type", "failed"}) }()
@@ -621,7 +623,7 @@ func TestDeadLetterQueue(t *testing.T) {
 	})
 
 	t.Run("resubmit one", func(t *testing.T) {
-		var out, errb syncBuffer
+		var out, errb testutil.Buffer
 		c := h.cli(&out, &errb)
 		c.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
 		if code := c.main(ctx, []string{"dlq", "resubmit", seq}); code != 0 {
@@ -697,7 +699,7 @@ func TestDeadLetterQueue(t *testing.T) {
 func TestIdentityBasedConnection(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"ServiceBusConnection__fullyQualifiedNamespace": "contoso.servicebus.windows.net", "EVENTS_SUBSCRIPTION": "ops"}
-	c := newCLI(func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
+	c := newCLI(func(k string) string { return env[k] }, &testutil.Buffer{}, &testutil.Buffer{})
 	b, err := c.open(connFlags{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,9 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"appreg/internal/testutil"
 )
 
 // Started with FUNCHOST_CMD_TEST_HANDLER set, the test binary is a minimal
@@ -37,23 +37,6 @@ func TestMain(m *testing.M) {
 		_, _ = io.WriteString(w, `{"Outputs":{},"Logs":["tick"],"ReturnValue":null}`)
 	})
 	_ = http.ListenAndServe("127.0.0.1:"+os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), nil)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // stageApp writes a dist directory whose handler is this test binary and
@@ -127,7 +110,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.Buffer
 			code := run(context.Background(), tt.args, &stdout, &stderr)
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
@@ -146,7 +129,7 @@ func TestRunsUntilStopped(t *testing.T) {
 	dir, ticks := stageApp(t, "serve")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"--dir", dir, "--log-format", "json"}, io.Discard, &stderr) }()
 	deadline := time.Now().Add(10 * time.Second)
@@ -177,7 +160,7 @@ func TestHandlerThatCannotStartExitsOne(t *testing.T) {
 	dir, _ := stageApp(t, "exit")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var stderr syncBuffer
+	var stderr testutil.Buffer
 	if code := run(ctx, []string{"--dir", dir, "--ready-timeout", "2s"}, io.Discard, &stderr); code != 1 {
 		t.Fatalf("exit %d, want 1; log:\n%s", code, stderr.String())
 	}

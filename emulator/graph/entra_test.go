@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"appreg/internal/testutil"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -40,7 +42,7 @@ func newStack(tb testing.TB) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	g, err := graph.NewServer(&graph.Options{Authority: auth, Issuer: iss, Now: clk.Now, Logger: newLogger(logs)})
 	if err != nil {
 		tb.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"appreg/internal/testutil"
+
 	"appreg/emulator/entra"
 	"appreg/emulator/graph"
 	"appreg/emulator/internal/token"
@@ -47,25 +49,7 @@ func (c *clock) Advance(d time.Duration) {
 type testEnv struct {
 	srv   *graph.Server
 	clock *clock
-	logs  *syncBuffer
-}
-
-// syncBuffer collects the emulator's logs, which are written from request goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *testutil.Buffer
 }
 
 func newLogger(w io.Writer) *slog.Logger {
@@ -79,7 +63,7 @@ func newEnv(tb testing.TB) *testEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	srv, err := graph.NewServer(&graph.Options{Issuer: iss, Now: clk.Now, Logger: newLogger(logs)})
 	if err != nil {
 		tb.Fatal(err)

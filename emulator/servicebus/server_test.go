@@ -7,9 +7,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"appreg/internal/testutil"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 	"github.com/google/go-cmp/cmp"
@@ -110,26 +111,8 @@ func TestConnectionString(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe trace sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTraceNeverShowsSecrets(t *testing.T) {
-	var trace syncBuffer
+	var trace testutil.Buffer
 	s := startServer(t, &Options{Key: "trace-test-key", Trace: &trace, Config: testConfig()})
 	ctx := testContext(t)
 	mustSend(t, ctx, newClient(t, s.ConnectionString()), testQueue, textMessage("secret-body"))

@@ -1,12 +1,12 @@
 package graph_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
+
+	"appreg/internal/testutil"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -19,24 +19,6 @@ import (
 
 // roleOwnedBy is the one Graph permission appreg's identity holds in production.
 const roleOwnedBy = "Application.ReadWrite.OwnedBy"
-
-// syncBuffer collects log output written from request goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func debugLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -62,12 +44,12 @@ type env struct {
 	client *graph.Client
 	spID   string // the adapter's service principal: the owner of what it creates
 	cred   azcore.TokenCredential
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 }
 
 func newEnv(tb testing.TB, opts *graph.Options) *env {
 	tb.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	dir := &directory{}
 	es, err := entra.NewServer(&entra.Options{Clients: dir, Logger: debugLogger(logs)})
 	if err != nil {
