@@ -105,7 +105,7 @@ type harness struct {
 	seen    []registrar.Event
 }
 
-func newHarness(t *testing.T, settings map[string]string) *harness {
+func newHarness(t testing.TB, settings map[string]string) *harness {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test against the local Azure")

@@ -181,6 +181,10 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 	log.Info("handler configured", slog.String("identity", credOpts.Kind()), slog.String("graph", cfg.GraphBaseURL),
 		slog.String("keyVault", cfg.KeyVaultURL), slog.String("eventsTopic", cfg.EventsTopic), slog.String("rotationQueue", cfg.RotationQueue))
 	opts := serviceOptions(cfg, log)
+	if cfg.VerifyTimeout > 0 {
+		opts.Verifier = &azauth.Verifier{TenantID: cfg.TenantID, AuthorityHost: cfg.AuthorityHost, Scope: cfg.VerifyScope, Transport: httpClient}
+		opts.VerifyTimeout = cfg.VerifyTimeout
+	}
 	if w.Registrar != nil {
 		w.Registrar(opts)
 	}

@@ -36,7 +36,8 @@ func TestE2ERegisterNewClient(t *testing.T) {
 	if len(app.Passwords) != 1 || ev.KeyID != app.Passwords[0] || h.servicePrincipals(app.AppID) != 1 {
 		t.Errorf("passwords %v, service principals %d", app.Passwords, h.servicePrincipals(app.AppID))
 	}
-	if !strings.HasPrefix(ev.SecretURI, h.emu.Endpoints().KeyVaultURL+"secrets/lab-results-sync-client-secret/") || ev.ServicePrincipalID == "" {
+	if !strings.HasPrefix(ev.SecretURI, h.emu.Endpoints().KeyVaultURL+"secrets/lab-results-sync-client-secret/") || ev.ServicePrincipalID == "" ||
+		ev.Verified == nil || !*ev.Verified {
 		t.Errorf("event = %+v", ev)
 	}
 	if got := ev.ExpiresOn.Sub(h.clock.Now()); got < 89*day || got > 90*day {
@@ -315,6 +316,10 @@ func TestE2EReplicationLag(t *testing.T) {
 	app := h.app("appreg-lagging")
 	if ev.Type != registrar.EventRegistered || h.servicePrincipals(app.AppID) != 1 || len(app.Passwords) != 1 {
 		t.Errorf("event %+v, app %+v", ev, app)
+	}
+	// The new password is refused while it replicates; the handler waits until it signs in.
+	if ev.Verified == nil || !*ev.Verified || !strings.Contains(h.logs.String(), `"code":7000215`) {
+		t.Errorf("verified = %v; the sign-in was not retried through replication", ev.Verified)
 	}
 	if !strings.Contains(h.logs.String(), "NoBackingApplicationObject") && !strings.Contains(h.logs.String(), "replicating") {
 		t.Log("note: no replication retry was logged")

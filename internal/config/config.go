@@ -43,6 +43,8 @@ type Config struct {
 	EditSpacing         time.Duration
 	ReplicationTimeout  time.Duration
 	ScanConcurrency     int
+	VerifyTimeout       time.Duration // 0: new secrets are not test-signed-in
+	VerifyScope         string
 	AppNamePrefix       string
 	SecretNamePrefix    string
 
@@ -75,6 +77,8 @@ const (
 	EnvEditSpacing        = "CREDENTIAL_EDIT_SPACING"
 	EnvReplicationTimeout = "REPLICATION_TIMEOUT"
 	EnvScanConcurrency    = "SCAN_CONCURRENCY"
+	EnvVerifyTimeout      = "SECRET_VERIFY_TIMEOUT"
+	EnvVerifyScope        = "SECRET_VERIFY_SCOPE"
 	EnvAppNamePrefix      = "APP_NAME_PREFIX"
 	EnvSecretNamePrefix   = "SECRET_NAME_PREFIX"
 	EnvPort               = "FUNCTIONS_CUSTOMHANDLER_PORT"
@@ -110,6 +114,8 @@ var Settings = []Setting{
 	{EnvEditSpacing, "10s", "minimum gap between credential edits on one app (Graph answers 500 to rapid edits)"},
 	{EnvReplicationTimeout, "3m", "how long to wait out Entra replication of a new app or service principal"},
 	{EnvScanConcurrency, "4", "apps ScheduleRotations examines in parallel"},
+	{EnvVerifyTimeout, "2m", "how long to keep signing in with a new secret until Entra accepts it, before announcing it (0s: do not check)"},
+	{EnvVerifyScope, "https://graph.microsoft.com/.default", "token scope of that sign-in; set your FHIR service's https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default to prove the token clients will use"},
 	{EnvAppNamePrefix, "appreg-", "prefix of each app's uniqueName"},
 	{EnvSecretNamePrefix, "", "prefix of each Key Vault secret name (<prefix><clientName>-client-secret)"},
 	{EnvPort, "(set by the host)", "port the handler listens on, on 127.0.0.1"},
@@ -160,6 +166,8 @@ func Load(getenv func(string) string, need Need) (Config, error) {
 		EditSpacing:        p.duration(EnvEditSpacing, 10*time.Second, time.Millisecond),
 		ReplicationTimeout: p.duration(EnvReplicationTimeout, 3*time.Minute, time.Second),
 		ScanConcurrency:    p.integer(EnvScanConcurrency, 4, 1, 64),
+		VerifyTimeout:      p.duration(EnvVerifyTimeout, 2*time.Minute, 0),
+		VerifyScope:        p.scope(EnvVerifyScope, "https://graph.microsoft.com/.default"),
 		AppNamePrefix:      p.prefix(EnvAppNamePrefix, "appreg-"),
 		SecretNamePrefix:   p.prefix(EnvSecretNamePrefix, ""),
 		LogLevel:           p.level(EnvLogLevel),
@@ -275,6 +283,14 @@ func (p *parser) schedule(name, def string) string {
 	}
 	if n := len(strings.Fields(v)); n != 6 {
 		p.fail(name, fmt.Sprintf("must be an NCRONTAB expression with six fields (second minute hour day month weekday), got %d fields", n))
+	}
+	return v
+}
+
+func (p *parser) scope(name, def string) string {
+	v := p.str(name, def)
+	if u, err := url.Parse(v); err != nil || u.Scheme != "https" || u.Host == "" || !strings.HasSuffix(v, "/.default") {
+		p.fail(name, fmt.Sprintf("must be a resource's https://…/.default scope, got %q", v))
 	}
 	return v
 }

@@ -29,6 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		RotateBefore: 720 * time.Hour, RetireAfter: 168 * time.Hour, OrphanAfter: 15 * time.Minute,
 		MaxDeliveryCount: 10, EditSpacing: 10 * time.Second, ReplicationTimeout: 3 * time.Minute,
 		ScanConcurrency: 4, AppNamePrefix: "appreg-", Port: 7071,
+		VerifyTimeout: 2 * time.Minute, VerifyScope: "https://graph.microsoft.com/.default",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -63,8 +64,8 @@ func TestLoadNamesEveryBadSetting(t *testing.T) {
 		{"BadValues", map[string]string{
 			EnvTenantID: "contoso", EnvKeyVaultURL: "http://v.vault.azure.net", EnvMaxLifetime: "1000",
 			EnvRotateBefore: "soon", EnvOrphanAfter: "1s", EnvRotationSchedule: "0 */6 * * *", EnvMaxDeliveryCount: "0",
-			EnvRegistrationQueue: "bad queue", EnvLogLevel: "loud", EnvClientID: "x",
-		}, Need{}, []string{EnvTenantID, EnvKeyVaultURL, EnvMaxLifetime, EnvRotateBefore, EnvOrphanAfter, EnvRotationSchedule,
+			EnvRegistrationQueue: "bad queue", EnvLogLevel: "loud", EnvClientID: "x", EnvVerifyScope: "fhir",
+		}, Need{}, []string{EnvVerifyScope, EnvTenantID, EnvKeyVaultURL, EnvMaxLifetime, EnvRotateBefore, EnvOrphanAfter, EnvRotationSchedule,
 			EnvMaxDeliveryCount, EnvRegistrationQueue, EnvLogLevel, EnvClientID}},
 		{"DefaultAboveMax", map[string]string{EnvTenantID: tenant, EnvMaxLifetime: "30"}, Need{}, []string{EnvDefaultLifetime}},
 		{"SecretWithoutClient", map[string]string{EnvTenantID: tenant, EnvClientSecret: "s3cr3t-value"}, Need{}, []string{EnvClientSecret}},
@@ -109,7 +110,7 @@ func TestSettingsDocumentEveryName(t *testing.T) {
 	for _, n := range []string{EnvTenantID, EnvClientID, EnvClientSecret, EnvAuthorityHost, EnvGraphBaseURL, EnvKeyVaultURL, EnvCAFile,
 		EnvSBNamespace, EnvSBConnection, EnvRegistrationQueue, EnvRotationQueue, EnvEventsTopic, EnvRotationSchedule, EnvMaxLifetime,
 		EnvDefaultLifetime, EnvRotateBefore, EnvRetireAfter, EnvOrphanAfter, EnvMaxDeliveryCount, EnvEditSpacing, EnvReplicationTimeout,
-		EnvScanConcurrency, EnvAppNamePrefix, EnvSecretNamePrefix, EnvPort, EnvLogLevel} {
+		EnvScanConcurrency, EnvVerifyTimeout, EnvVerifyScope, EnvAppNamePrefix, EnvSecretNamePrefix, EnvPort, EnvLogLevel} {
 		if !names[n] {
 			t.Errorf("setting %s is not in Settings", n)
 		}

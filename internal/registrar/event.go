@@ -26,8 +26,11 @@ type Event struct {
 	KeyID              string    `json:"keyId,omitempty"`
 	SecretURI          string    `json:"secretUri,omitempty"`
 	ExpiresOn          time.Time `json:"expiresOn,omitzero"`
-	Reasons            []Reason  `json:"reasons,omitempty"`
-	OccurredAt         time.Time `json:"occurredAt"`
+	// Verified says whether the new secret signed in at Entra before the event was published;
+	// absent when no new secret was issued or verification is switched off.
+	Verified   *bool     `json:"verified,omitempty"`
+	Reasons    []Reason  `json:"reasons,omitempty"`
+	OccurredAt time.Time `json:"occurredAt"`
 }
 
 // MessageID is the Service Bus MessageId of the event: duplicate detection collapses the resends

@@ -341,3 +341,32 @@ func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
 	c.Advance(d)
 	return nil
 }
+
+// fakeVerifier signs in against fakeDirectory: a secret works when it is the text of a live
+// password of the app. lag makes the first calls answer "still replicating".
+type fakeVerifier struct {
+	dir   *fakeDirectory
+	lag   int
+	calls int
+}
+
+func (v *fakeVerifier) Authenticates(_ context.Context, appID string, secret SecretValue) error {
+	v.dir.mu.Lock()
+	defer v.dir.mu.Unlock()
+	v.calls++
+	if v.lag > 0 {
+		v.lag--
+		return &Error{Code: CodeReplicating, Op: "verify", Message: "AADSTS7000215"}
+	}
+	for _, a := range v.dir.apps {
+		if a.AppID != appID {
+			continue
+		}
+		for _, p := range a.Passwords {
+			if v.dir.secrets[p.KeyID] == secret.Reveal() && p.Live(v.dir.now()) {
+				return nil
+			}
+		}
+	}
+	return &Error{Code: CodeReplicating, Op: "verify", Message: "AADSTS7000215"}
+}

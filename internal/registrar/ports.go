@@ -165,6 +165,12 @@ type SecretStore interface {
 	ListManaged(ctx context.Context, fn func(SecretVersion) error) error
 }
 
+// Verifier proves a new secret works by signing in with it, as its client will. A new password can
+// take seconds to replicate in Entra; until it does, Authenticates returns a CodeReplicating error.
+type Verifier interface {
+	Authenticates(ctx context.Context, appID string, secret SecretValue) error
+}
+
 // Publisher sends what the registrar tells the world: outcome events and rotation jobs.
 type Publisher interface {
 	Publish(ctx context.Context, e Event) error

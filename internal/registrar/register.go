@@ -102,14 +102,14 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 		return Outcome{}, err
 	}
 
-	ver, reused, err := s.ensureSecret(ctx, app, req.ClientName, req.RequestID, req.LifetimeDays, log)
+	is, reused, err := s.ensureSecret(ctx, app, req.ClientName, req.RequestID, req.LifetimeDays, log)
 	if err != nil {
 		return Outcome{}, err
 	}
 	ev := Event{
 		Type: EventRegistered, RequestID: req.RequestID, ClientName: req.ClientName,
 		AppID: app.AppID, AppObjectID: app.ObjectID, ServicePrincipalID: sp.ObjectID,
-		KeyID: ver.KeyID(), SecretURI: ver.ID, ExpiresOn: ver.Expires,
+		KeyID: is.version.KeyID(), SecretURI: is.version.ID, ExpiresOn: is.version.Expires, Verified: is.verified,
 	}
 	ev, err = s.publish(ctx, ev)
 	if err != nil {
@@ -143,32 +143,39 @@ func managedTags(existing []string, clientName string) []string {
 // ensureSecret reuses the latest Key Vault version when its keyId is still a live password of
 // the app; otherwise it issues a new one. This check is what makes addPassword, the one step
 // that is not naturally idempotent, safe to reach more than once.
-func (s *Service) ensureSecret(ctx context.Context, app App, clientName, requestID string, lifetimeDays int, log *slog.Logger) (SecretVersion, bool, error) {
+func (s *Service) ensureSecret(ctx context.Context, app App, clientName, requestID string, lifetimeDays int, log *slog.Logger) (issued, bool, error) {
 	name := s.SecretName(clientName)
 	latest, err := s.store.Latest(ctx, name)
 	switch {
 	case err == nil:
 		if !latest.Managed() {
-			return SecretVersion{}, false, reject(RejectSecretConflict, "clientName", fmt.Sprintf("Key Vault secret %q exists and was not written by appreg", name))
+			return issued{}, false, reject(RejectSecretConflict, "clientName", fmt.Sprintf("Key Vault secret %q exists and was not written by appreg", name))
 		}
 		if strings.EqualFold(latest.Tags[KVTagAppID], app.AppID) {
 			if p, ok := app.Password(latest.KeyID()); ok && p.Live(s.opt.Now()) {
 				log.Info("live secret reused; no credential added", slog.String("keyId", p.KeyID), slog.String("secretId", latest.ID))
-				return latest, true, nil
+				return issued{version: latest}, true, nil
 			}
 		}
 	case IsNotFound(err):
 	default:
-		return SecretVersion{}, false, err
+		return issued{}, false, err
 	}
-	ver, _, err := s.issueSecret(ctx, app, clientName, requestID, lifetimeDays, "", log)
-	return ver, false, err
+	is, err := s.issueSecret(ctx, app, clientName, requestID, lifetimeDays, "", log)
+	return is, false, err
+}
+
+// issued is a secret issueSecret stored.
+type issued struct {
+	version  SecretVersion
+	password Password
+	verified *bool // nil: not checked
 }
 
 // issueSecret adds a password and stores its text as a new Key Vault version at once. If the
 // store fails after retries, it removes the password again so no credential exists that nobody
 // holds; if even that fails, the orphan sweep removes it later.
-func (s *Service) issueSecret(ctx context.Context, app App, clientName, requestID string, lifetimeDays int, previousKeyID string, log *slog.Logger) (SecretVersion, Password, error) {
+func (s *Service) issueSecret(ctx context.Context, app App, clientName, requestID string, lifetimeDays int, previousKeyID string, log *slog.Logger) (issued, error) {
 	now := s.opt.Now().UTC().Truncate(time.Second)
 	spec := PasswordSpec{
 		DisplayName: PasswordDisplayPrefix + " " + requestID,
@@ -183,7 +190,7 @@ func (s *Service) issueSecret(ctx context.Context, app App, clientName, requestI
 		})
 	})
 	if err != nil {
-		return SecretVersion{}, Password{}, err
+		return issued{}, err
 	}
 	log.Info("password added", slog.String("keyId", np.KeyID), slog.String("hint", np.Hint), slog.Time("endDateTime", np.End))
 
@@ -208,20 +215,43 @@ func (s *Service) issueSecret(ctx context.Context, app App, clientName, requestI
 		})
 		return err
 	})
-	np.Secret = SecretValue{} // the only copy is now in Key Vault, or nowhere
 	if err != nil {
+		np.Secret = SecretValue{}
 		log.Error("storing the secret failed; removing the password", slog.String("keyId", np.KeyID), slog.Any("error", err))
 		s.compensate(ctx, app.ObjectID, np.KeyID, log)
 		if ErrorCode(err) == CodeConflict {
-			return SecretVersion{}, Password{}, &rejection{reasons: []Reason{{
+			return issued{}, &rejection{reasons: []Reason{{
 				Code: RejectSecretConflict, Field: "clientName",
 				Message: fmt.Sprintf("Key Vault refused secret %q (%v); if it is soft-deleted, recover or purge it and send the request again", name, err),
 			}}}
 		}
-		return SecretVersion{}, Password{}, err
+		return issued{}, err
 	}
 	log.Info("secret stored", slog.String("keyId", np.KeyID), slog.String("secretId", ver.ID), slog.Time("expires", ver.Expires))
-	return ver, np.Password, nil
+	verified := s.verify(ctx, app.AppID, np.Secret, log)
+	np.Secret = SecretValue{} // the only copy is now in Key Vault
+	return issued{version: ver, password: np.Password, verified: verified}, nil
+}
+
+// verify signs in with a new secret until Entra accepts it or VerifyTimeout passes. A secret that
+// does not verify in time is still stored and announced, marked unverified: the password exists
+// and Key Vault holds it, and retrying the message would only issue another one.
+func (s *Service) verify(ctx context.Context, appID string, secret SecretValue, log *slog.Logger) *bool {
+	if s.opt.Verifier == nil {
+		return nil
+	}
+	start := s.opt.Now()
+	err := s.retry(ctx, s.opt.VerifyTimeout, 0, isReplicating, func() error {
+		return s.opt.Verifier.Authenticates(ctx, appID, secret)
+	})
+	ok := err == nil
+	if ok {
+		log.Info("new secret signs in", slog.Duration("after", s.opt.Now().Sub(start)))
+	} else {
+		log.Warn("new secret did not sign in within the verification window; announcing it unverified",
+			slog.Duration("after", s.opt.Now().Sub(start)), slog.Any("error", err))
+	}
+	return &ok
 }
 
 // compensate removes a password that never reached Key Vault. It runs even when the caller's

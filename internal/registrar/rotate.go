@@ -64,20 +64,21 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 		return Outcome{}, err
 	}
 
+	var verified *bool
 	if s.alreadyRotated(job, latest) {
 		log.Info("already rotated; nothing to add", slog.String("keyId", latest.KeyID()))
 	} else {
-		ver, pw, err := s.issueSecret(ctx, app, job.ClientName, requestID, s.lifetimeDays(latest), latest.KeyID(), log)
+		is, err := s.issueSecret(ctx, app, job.ClientName, requestID, s.lifetimeDays(latest), latest.KeyID(), log)
 		if err != nil {
 			return Outcome{}, err
 		}
-		latest = ver
-		app.Passwords = append(app.Passwords, pw)
+		latest, verified = is.version, is.verified
+		app.Passwords = append(app.Passwords, is.password)
 	}
 	ev := Event{
 		Type: EventRotated, RequestID: requestID, ClientName: job.ClientName,
 		AppID: app.AppID, AppObjectID: app.ObjectID,
-		KeyID: latest.KeyID(), SecretURI: latest.ID, ExpiresOn: latest.Expires,
+		KeyID: latest.KeyID(), SecretURI: latest.ID, ExpiresOn: latest.Expires, Verified: verified,
 	}
 	ev, err = s.publish(ctx, ev)
 	if err != nil {

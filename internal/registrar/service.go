@@ -31,6 +31,11 @@ type Options struct {
 	EditSpacing        time.Duration // minimum gap between credential edits on one app [10s]
 	ScanConcurrency    int           // apps examined in parallel by ScheduleRotations [4]
 
+	// Verifier, when set, signs in with every new secret before its event is published, retrying
+	// for up to VerifyTimeout [2m] while Entra replicates the password.
+	Verifier      Verifier
+	VerifyTimeout time.Duration
+
 	// SelfAppID is the appId of the identity appreg runs as; it never acts on it.
 	SelfAppID string
 
@@ -86,6 +91,7 @@ func New(dir Directory, store SecretStore, pub Publisher, opts *Options) *Servic
 	defInt(&o.StoreAttempts, 3)
 	def(&o.EditSpacing, 10*time.Second)
 	defInt(&o.ScanConcurrency, 4)
+	def(&o.VerifyTimeout, 2*time.Minute)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

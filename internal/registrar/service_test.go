@@ -350,3 +350,39 @@ func TestConcurrentDeliveriesAddOneCredential(t *testing.T) {
 		t.Errorf("passwords = %d, versions = %d, want 1 each", n, e.store.count("lab-sync-client-secret"))
 	}
 }
+
+func TestNewSecretsAreVerifiedBeforeTheyAreAnnounced(t *testing.T) {
+	tests := []struct {
+		name         string
+		lag          int
+		timeout      time.Duration
+		wantVerified bool
+	}{
+		{"SignsInAtOnce", 0, time.Minute, true},
+		{"AfterReplication", 4, time.Minute, true},
+		{"NotInTime", 1000, 10 * time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v *fakeVerifier
+			e := newEnv(t, func(o *Options) { o.VerifyTimeout = tt.timeout })
+			v = &fakeVerifier{dir: e.dir, lag: tt.lag}
+			e.svc.opt.Verifier = v
+			out := e.register(t, request("lab-sync"))
+			if out.Event.Verified == nil || *out.Event.Verified != tt.wantVerified {
+				t.Fatalf("verified = %v, want %v", out.Event.Verified, tt.wantVerified)
+			}
+			if tt.lag < 1000 && v.calls != tt.lag+1 {
+				t.Errorf("sign-in attempts = %d, want %d", v.calls, tt.lag+1)
+			}
+			// The secret is stored and announced either way; a redelivery reuses it unverified.
+			if e.store.count("lab-sync-client-secret") != 1 {
+				t.Errorf("versions = %d", e.store.count("lab-sync-client-secret"))
+			}
+			again := e.register(t, request("lab-sync"))
+			if !again.Reused || again.Event.Verified != nil {
+				t.Errorf("redelivery: reused %v verified %v", again.Reused, again.Event.Verified)
+			}
+		})
+	}
+}
