@@ -406,6 +406,13 @@ func printOutcome(w io.Writer, e registrar.Event) {
 	if !e.ExpiresOn.IsZero() {
 		row("expiresOn", e.ExpiresOn.UTC().Format(time.RFC3339))
 	}
+	if e.Verified != nil {
+		if *e.Verified {
+			row("signs in", "yes (verified at Entra before this event)")
+		} else {
+			row("signs in", "not yet verified: Entra was still replicating the new password; retry the first token request")
+		}
+	}
 	if len(e.Reasons) > 0 {
 		fmt.Fprintln(w, "  reasons:")
 		var b strings.Builder
