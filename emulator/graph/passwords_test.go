@@ -71,7 +71,8 @@ func TestAddPassword(t *testing.T) {
 	for _, c := range creds {
 		m := c.(map[string]any)
 		if v, present := m["secretText"]; !present || v != nil || m["hint"] == "" || m["keyId"] == "" {
-			t.Errorf("read credential %v: secretText must be null", m)
+			// Name the credential, never print it: a failing read is one that carries the secret.
+			t.Errorf("read credential keyId %v: secretText present=%v null=%v, hint set=%v; want present and null", m["keyId"], present, v == nil, m["hint"] != "")
 		}
 	}
 	checkNoSecrets(t, secrets, string(got.raw), e.logs.String(), mustJSON(t, e.srv.State()))

@@ -218,12 +218,8 @@ func (s *Server) purgeDeletedSecret(r *http.Request) (int, any, *apiError) {
 	now := s.begin()
 	defer s.mu.Unlock()
 	_, st := s.vault.lookup(name, now)
-	switch st {
-	case deleted:
-	case deleting:
-		return 0, nil, beingDeleted()
-	default:
-		return 0, nil, deletedNotFound(name)
+	if e := settledDeleted(name, st); e != nil {
+		return 0, nil, e
 	}
 	key := strings.ToLower(name)
 	delete(s.vault.secrets, key)
@@ -241,16 +237,24 @@ func (s *Server) recoverDeletedSecret(r *http.Request) (int, any, *apiError) {
 	now := s.begin()
 	defer s.mu.Unlock()
 	sec, st := s.vault.lookup(name, now)
-	switch st {
-	case deleted:
-	case deleting:
-		return 0, nil, beingDeleted()
-	default:
-		return 0, nil, deletedNotFound(name)
+	if e := settledDeleted(name, st); e != nil {
+		return 0, nil, e
 	}
 	sec.deleted = nil
 	sec.visibleAt = now.Add(s.lag)
 	return http.StatusOK, s.view(r).bundle(sec, sec.latest(), false, true), nil
+}
+
+// settledDeleted admits purge and recover only on a secret whose delete has settled; one still
+// being deleted answers 409 ObjectIsBeingDeleted, as Key Vault does.
+func settledDeleted(name string, st state) *apiError {
+	switch st {
+	case deleted:
+		return nil
+	case deleting:
+		return beingDeleted()
+	}
+	return deletedNotFound(name)
 }
 
 func (s *Server) getSecrets(r *http.Request) (int, any, *apiError) {
