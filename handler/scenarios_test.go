@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"appreg/emulator/graph"
 	"appreg/emulator/keyvault"
@@ -325,4 +328,99 @@ func TestE2EReplicationLag(t *testing.T) {
 		t.Log("note: no replication retry was logged")
 	}
 	h.emu.Graph.SetReplicationLag(0)
+}
+
+// TestE2EMalformedRequestsAreRejected covers D6: encoding/json's leniency let a duplicate member
+// or a stray brace through, and the host's string binding turns bytes that are not UTF-8 into
+// U+FFFD before the handler sees them (the envelope below is built the same way).
+func TestE2EMalformedRequestsAreRejected(t *testing.T) {
+	h := newHarness(t, nil)
+	tests := []struct {
+		name, body, code, field string
+	}{
+		{"DuplicateClientName", `{"requestId":"r-dup","clientName":"Bad Name!","clientName":"ok-name"}`, registrar.RejectDuplicateField, "clientName"},
+		{"DuplicateLifetime", `{"requestId":"r-dup2","clientName":"ok-name","secret":{"lifetimeDays":10000,"lifetimeDays":30}}`, registrar.RejectDuplicateField, "secret.lifetimeDays"},
+		{"StrayBrace", `{"requestId":"r-brace","clientName":"ok-name"}}`, registrar.RejectInvalidJSON, ""},
+		{"StrayBracket", `{"requestId":"r-bracket","clientName":"ok-name"}]`, registrar.RejectInvalidJSON, ""},
+		{"NotUTF8", "{\"requestId\":\"r-utf8\",\"clientName\":\"ok-name\",\"displayName\":\"Lab \xff Sync\"}", registrar.RejectInvalidCharacter, "displayName"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, out := h.invoke("RegisterApp", "request", []byte(tt.body), "msg-"+tt.name, 1)
+			if status != http.StatusOK {
+				t.Fatalf("status %d: a malformed request must complete, not retry", status)
+			}
+			if ev := eventOf(t, out); ev.Type != registrar.EventRejected || ev.Reasons[0].Code != tt.code || ev.Reasons[0].Field != tt.field {
+				t.Errorf("event = %+v, want rejected %s on %q", ev, tt.code, tt.field)
+			}
+		})
+	}
+	if app := h.app("appreg-ok-name"); app.ID != "" {
+		t.Errorf("a malformed request registered %+v", app)
+	}
+}
+
+// TestE2EOversizeRejectionIsPublished covers D3: a rejection listing one reason per bad member
+// outgrew a Service Bus message, the publish failed, and the request was dead-lettered with no
+// event at all.
+func TestE2EOversizeRejectionIsPublished(t *testing.T) {
+	h := newHarness(t, nil)
+	var b strings.Builder
+	b.WriteString(`{"requestId":"r-many","clientName":"many-members"`)
+	for i := range 6000 {
+		fmt.Fprintf(&b, `,"m%d":1`, i)
+	}
+	b.WriteString("}")
+	status, out := h.invoke("RegisterApp", "request", []byte(b.String()), "r-many", 1)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %v", status, out.Logs)
+	}
+	var got *registrar.Event
+	for _, e := range h.drainEvents() {
+		if e.RequestID == "r-many" && e.Type == registrar.EventRejected {
+			got = &e
+		}
+	}
+	if got == nil {
+		t.Fatal("the rejection was not published")
+	}
+	if len(got.Reasons) != registrar.MaxReasons || got.Reasons[registrar.MaxReasons-1].Code != registrar.RejectMoreReasons {
+		t.Errorf("reasons = %d, last %+v; want %d ending in %s", len(got.Reasons), got.Reasons[len(got.Reasons)-1], registrar.MaxReasons, registrar.RejectMoreReasons)
+	}
+	if n := len(h.logs.String()); n > 256<<10 {
+		t.Errorf("one rejection logged %d bytes", n)
+	}
+}
+
+// TestE2EKeyVaultConflictLeavesNothingBehind covers D7: the Key Vault check used to run after
+// the app and service principal were written, so a refused request left both behind.
+func TestE2EKeyVaultConflictLeavesNothingBehind(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	kv, err := azsecrets.NewClient(h.emu.Endpoints().KeyVaultURL, h.credential(), &azsecrets.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Transport: h.emu.Client()}, DisableChallengeResourceVerification: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	someoneElses := "not appreg's"
+	for _, name := range []string{"taken-client-secret", "gone-client-secret"} {
+		if _, err := kv.SetSecret(ctx, name, azsecrets.SetSecretParameters{Value: &someoneElses}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kv.DeleteSecret(ctx, "gone-client-secret", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, client := range []string{"taken", "gone"} {
+		status, out := h.invoke("RegisterApp", "request", []byte(`{"requestId":"r-`+client+`","clientName":"`+client+`"}`), "r-"+client, 1)
+		if status != http.StatusOK {
+			t.Fatalf("%s: status %d %v", client, status, out.Logs)
+		}
+		if ev := eventOf(t, out); ev.Type != registrar.EventRejected || ev.Reasons[0].Code != registrar.RejectSecretConflict {
+			t.Errorf("%s: event = %+v, want rejected %s", client, ev, registrar.RejectSecretConflict)
+		}
+		if app := h.app("appreg-" + client); app.ID != "" {
+			t.Errorf("%s: a refused request left application %s behind", client, app.AppID)
+		}
+	}
 }

@@ -142,6 +142,26 @@ func (s *Store) Versions(ctx context.Context, name string) ([]registrar.SecretVe
 	return out, nil
 }
 
+// Deleted reports whether name is soft-deleted. Key Vault answers a deleted secret with its last
+// value; that copy is dropped at once.
+func (s *Store) Deleted(ctx context.Context, name string) (bool, error) {
+	const op = "keyvault.getDeleted"
+	if err := checkName(op, name); err != nil {
+		return false, err
+	}
+	start := time.Now()
+	resp, err := s.client.GetDeletedSecret(ctx, name, nil)
+	resp.Value = nil
+	if err != nil {
+		e := s.fail(op, name, start, err)
+		if registrar.IsNotFound(e) {
+			return false, nil
+		}
+		return false, e
+	}
+	return true, nil
+}
+
 // Put stores value as a new version of name. Reveal is called here and nowhere else; the
 // response echoes the value, and that copy is dropped before anything else happens.
 func (s *Store) Put(ctx context.Context, name string, value registrar.SecretValue, spec registrar.SecretSpec) (registrar.SecretVersion, error) {

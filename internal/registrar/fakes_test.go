@@ -180,6 +180,7 @@ type fakeStore struct {
 	seq      int
 	failPut  []error // errors returned by successive Put calls
 	puts     int
+	deleted  map[string]bool // soft-deleted names
 }
 
 type storedVersion struct {
@@ -199,6 +200,12 @@ func (s *fakeStore) Latest(_ context.Context, name string) (SecretVersion, error
 		return SecretVersion{}, &Error{Code: CodeNotFound, Op: "latest"}
 	}
 	return vs[len(vs)-1].SecretVersion, nil
+}
+
+func (s *fakeStore) Deleted(_ context.Context, name string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.deleted[name], nil
 }
 
 func (s *fakeStore) Versions(_ context.Context, name string) ([]SecretVersion, error) {

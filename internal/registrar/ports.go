@@ -157,6 +157,9 @@ type SecretStore interface {
 	Latest(ctx context.Context, name string) (SecretVersion, error)
 	// Versions returns every version's metadata, in any order.
 	Versions(ctx context.Context, name string) ([]SecretVersion, error)
+	// Deleted reports whether name is soft-deleted: Key Vault refuses new versions of it until
+	// an operator recovers or purges it.
+	Deleted(ctx context.Context, name string) (bool, error)
 	// Put stores value as a new version.
 	Put(ctx context.Context, name string, value SecretValue, spec SecretSpec) (SecretVersion, error)
 	// ListManaged calls fn with the current version's metadata of every secret tagged

@@ -76,6 +76,12 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 	default:
 		return Outcome{}, err
 	}
+	// Every check that can refuse the request runs before the first write, so a refusal leaves
+	// nothing behind: no app without a secret that every later scan would warn about.
+	latest, err := s.checkSecretName(ctx, req.ClientName)
+	if err != nil {
+		return Outcome{}, err
+	}
 	app, err := s.dir.UpsertApplication(ctx, AppSpec{
 		UniqueName:     uniqueName,
 		DisplayName:    req.DisplayName,
@@ -102,7 +108,7 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 		return Outcome{}, err
 	}
 
-	is, reused, err := s.ensureSecret(ctx, app, req.ClientName, req.RequestID, req.LifetimeDays, log)
+	is, reused, err := s.ensureSecret(ctx, app, latest, req.ClientName, req.RequestID, req.LifetimeDays, log)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -140,26 +146,40 @@ func managedTags(existing []string, clientName string) []string {
 	return tags
 }
 
-// ensureSecret reuses the latest Key Vault version when its keyId is still a live password of
-// the app; otherwise it issues a new one. This check is what makes addPassword, the one step
-// that is not naturally idempotent, safe to reach more than once.
-func (s *Service) ensureSecret(ctx context.Context, app App, clientName, requestID string, lifetimeDays int, log *slog.Logger) (issued, bool, error) {
+// checkSecretName reads the client's Key Vault secret and refuses a name appreg cannot write: one
+// another writer owns, or one that is soft-deleted. It returns the latest version, or a zero
+// SecretVersion when there is none.
+func (s *Service) checkSecretName(ctx context.Context, clientName string) (SecretVersion, error) {
 	name := s.SecretName(clientName)
 	latest, err := s.store.Latest(ctx, name)
 	switch {
 	case err == nil:
 		if !latest.Managed() {
-			return issued{}, false, reject(RejectSecretConflict, "clientName", fmt.Sprintf("Key Vault secret %q exists and was not written by appreg", name))
+			return SecretVersion{}, reject(RejectSecretConflict, "clientName", fmt.Sprintf("Key Vault secret %q exists and was not written by appreg; choose another clientName or remove that secret", name))
 		}
-		if strings.EqualFold(latest.Tags[KVTagAppID], app.AppID) {
-			if p, ok := app.Password(latest.KeyID()); ok && p.Live(s.opt.Now()) {
-				log.Info("live secret reused; no credential added", slog.String("keyId", p.KeyID), slog.String("secretId", latest.ID))
-				return issued{version: latest}, true, nil
-			}
+		return latest, nil
+	case !IsNotFound(err):
+		return SecretVersion{}, err
+	}
+	deleted, err := s.store.Deleted(ctx, name)
+	if err != nil {
+		return SecretVersion{}, err
+	}
+	if deleted {
+		return SecretVersion{}, reject(RejectSecretConflict, "clientName", fmt.Sprintf("Key Vault secret %q is soft-deleted; recover it (az keyvault secret recover) or purge it (az keyvault secret purge), then send the request again", name))
+	}
+	return SecretVersion{}, nil
+}
+
+// ensureSecret reuses the latest Key Vault version when its keyId is still a live password of
+// the app; otherwise it issues a new one. This check is what makes addPassword, the one step
+// that is not naturally idempotent, safe to reach more than once.
+func (s *Service) ensureSecret(ctx context.Context, app App, latest SecretVersion, clientName, requestID string, lifetimeDays int, log *slog.Logger) (issued, bool, error) {
+	if latest.ID != "" && strings.EqualFold(latest.Tags[KVTagAppID], app.AppID) {
+		if p, ok := app.Password(latest.KeyID()); ok && p.Live(s.opt.Now()) {
+			log.Info("live secret reused; no credential added", slog.String("keyId", p.KeyID), slog.String("secretId", latest.ID))
+			return issued{version: latest}, true, nil
 		}
-	case IsNotFound(err):
-	default:
-		return issued{}, false, err
 	}
 	is, err := s.issueSecret(ctx, app, clientName, requestID, lifetimeDays, "", log)
 	return is, false, err
@@ -275,7 +295,7 @@ func (s *Service) compensate(ctx context.Context, appObjectID, keyID string, log
 func (s *Service) rejected(ctx context.Context, base Event, reasons []Reason) (Outcome, error) {
 	ev := base
 	ev.Type = EventRejected
-	ev.Reasons = reasons
+	ev.Reasons = capReasons(reasons)
 	s.log.Warn("request rejected", slog.String("requestId", ev.RequestID), slog.String("clientName", ev.ClientName), slog.Any("reasons", reasons))
 	ev, err := s.publish(ctx, ev)
 	if err != nil {

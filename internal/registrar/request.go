@@ -1,7 +1,6 @@
 package registrar
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -53,6 +52,19 @@ const (
 	RejectSelf                = "self_reference"
 	RejectDirectoryRefused    = "directory_refused"
 	RejectSecretConflict      = "secret_conflict"
+	RejectDuplicateField      = "duplicate_field"
+	RejectInvalidCharacter    = "invalid_character"
+	// RejectMoreReasons closes a list of reasons that was cut at MaxReasons: its message says how
+	// many more problems were found, so a requester knows the list is not complete.
+	RejectMoreReasons = "more_reasons"
+)
+
+// MaxReasons bounds the reasons one rejection lists, and maxReasonText each reason's message and
+// field, so a request with thousands of bad members still gets an event that fits in a Service
+// Bus message (256 KiB) and a log line an operator can read.
+const (
+	MaxReasons    = 20
+	maxReasonText = 300
 )
 
 const (
@@ -147,7 +159,7 @@ func ParseRegistration(body []byte, lim Limits) (Registration, []Reason) {
 	if len(r.RequestedBy) > maxRequestedBy {
 		d.add(RejectTooLong, "requestedBy", fmt.Sprintf("at most %d bytes", maxRequestedBy))
 	}
-	return r, d.reasons
+	return r, capReasons(d.reasons)
 }
 
 func checkRedirectURI(s string) string {
@@ -214,7 +226,7 @@ func ParseRotationJob(body []byte) (RotationJob, []Reason) {
 		d.add(RejectInvalidReason, "reason", "must be near-expiry, on-demand or compromised")
 	}
 	slices.SortFunc(d.reasons, func(a, b Reason) int { return strings.Compare(a.Field, b.Field) })
-	return j, d.reasons
+	return j, capReasons(d.reasons)
 }
 
 // fields decodes a JSON object one member at a time so that every problem — unknown member, wrong
@@ -233,15 +245,39 @@ func newFields(body []byte) (*fields, []Reason) {
 	if !utf8.Valid(body) {
 		return nil, []Reason{{Code: RejectInvalidJSON, Message: "body is not valid UTF-8"}}
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dups, err := scanStrict(body)
+	if err != nil {
+		return nil, []Reason{{Code: RejectInvalidJSON, Message: "body must hold exactly one JSON object: " + err.Error()}}
+	}
+	if len(dups) > 0 {
+		var reasons []Reason
+		for _, d := range dups {
+			reasons = append(reasons, Reason{Code: RejectDuplicateField, Field: d, Message: "appears more than once; a request must say each thing once"})
+		}
+		return nil, capReasons(reasons)
+	}
 	var raw map[string]json.RawMessage
-	if err := dec.Decode(&raw); err != nil || raw == nil {
+	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
 		return nil, []Reason{{Code: RejectInvalidJSON, Message: "body must be a JSON object"}}
 	}
-	if dec.More() {
-		return nil, []Reason{{Code: RejectInvalidJSON, Message: "body must hold exactly one JSON object"}}
-	}
 	return &fields{raw: raw, present: map[string]bool{}}, nil
+}
+
+// capReasons keeps the first MaxReasons-1 reasons, clipped, and sums up the rest in one more.
+func capReasons(reasons []Reason) []Reason {
+	if len(reasons) == 0 {
+		return nil
+	}
+	out := make([]Reason, 0, min(len(reasons), MaxReasons))
+	for i, r := range reasons {
+		if i == MaxReasons-1 && len(reasons) > MaxReasons {
+			out = append(out, Reason{Code: RejectMoreReasons, Message: fmt.Sprintf("and %d more problems not listed", len(reasons)-i)})
+			break
+		}
+		r.Field, r.Message = clip(r.Field, maxReasonText), clip(r.Message, maxReasonText)
+		out = append(out, r)
+	}
+	return out
 }
 
 func (d *fields) add(code, field, msg string) {
@@ -273,7 +309,19 @@ func (d *fields) str(name string, required bool) string {
 	if required && strings.TrimSpace(s) == "" {
 		d.add(RejectMissingField, d.prefix+name, "must not be empty")
 	}
+	d.checkCharacters(d.prefix+name, s)
 	return s
+}
+
+// replacementChar is what the Functions host puts in place of bytes that are not UTF-8 when it
+// hands a message body to the handler as a string. No real request contains it, so its presence
+// means the sender's bytes were damaged, and acting on the damaged text would be a guess.
+const replacementChar = '\uFFFD'
+
+func (d *fields) checkCharacters(field, s string) {
+	if strings.ContainsRune(s, replacementChar) {
+		d.add(RejectInvalidCharacter, field, "contains U+FFFD, the replacement character: the message body was not valid UTF-8 when it was sent (the Functions host replaces such bytes); send the request as UTF-8")
+	}
 }
 
 func (d *fields) strs(name string) []string {
@@ -285,6 +333,9 @@ func (d *fields) strs(name string) []string {
 	if err := json.Unmarshal(v, &ss); err != nil {
 		d.add(RejectWrongType, d.prefix+name, "must be an array of strings")
 		return nil
+	}
+	for i, s := range ss {
+		d.checkCharacters(fmt.Sprintf("%s%s[%d]", d.prefix, name, i), s)
 	}
 	return ss
 }

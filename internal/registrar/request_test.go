@@ -1,6 +1,8 @@
 package registrar
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -74,6 +76,14 @@ func TestParseRegistration(t *testing.T) {
 		{"ZeroLifetime", `{"requestId":"r","clientName":"abc","secret":{"lifetimeDays":0}}`, []Reason{{Code: RejectInvalidLifetime, Field: "secret.lifetimeDays"}}},
 		{"LongLifetime", `{"requestId":"r","clientName":"abc","secret":{"lifetimeDays":181}}`, []Reason{{Code: RejectInvalidLifetime, Field: "secret.lifetimeDays"}}},
 		{"LongNotes", `{"requestId":"r","clientName":"abc","notes":"` + strings.Repeat("n", 1025) + `"}`, []Reason{{Code: RejectTooLong, Field: "notes"}}},
+		// D6: encoding/json keeps the last of two equal names; a request must not say two things.
+		{"DuplicateKey", `{"requestId":"r","clientName":"Bad Name!","clientName":"ok-name"}`, []Reason{{Code: RejectDuplicateField, Field: "clientName"}}},
+		{"DuplicateNestedKey", `{"requestId":"r","clientName":"abc","secret":{"lifetimeDays":10000,"lifetimeDays":30}}`, []Reason{{Code: RejectDuplicateField, Field: "secret.lifetimeDays"}}},
+		{"DuplicateInArray", `{"requestId":"r","clientName":"abc","redirectUris":[{"a":1,"a":2}]}`, []Reason{{Code: RejectDuplicateField, Field: "redirectUris[0].a"}}},
+		{"StrayBrace", `{"requestId":"r","clientName":"abc"}}`, []Reason{{Code: RejectInvalidJSON}}},
+		{"StrayBracket", `{"requestId":"r","clientName":"abc"} ]`, []Reason{{Code: RejectInvalidJSON}}},
+		{"ReplacementCharacter", `{"requestId":"r","clientName":"abc","displayName":"Lab \uFFFD Sync"}`, []Reason{{Code: RejectInvalidCharacter, Field: "displayName"}}},
+		{"ReplacementCharacterInURI", "{\"requestId\":\"r\",\"clientName\":\"abc\",\"redirectUris\":[\"https://a.example/\uFFFD\"]}", []Reason{{Code: RejectInvalidCharacter, Field: "redirectUris[0]"}}},
 		{"ControlInDisplayName", `{"requestId":"r","clientName":"abc","displayName":"a\u0007b"}`, []Reason{{Code: RejectInvalidDisplayName, Field: "displayName"}}},
 	}
 	for _, tt := range tests {
@@ -88,6 +98,36 @@ func TestParseRegistration(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("reasons (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// D3: one reason per bad member made a 63 KiB request produce a 0.5 MB event that Service Bus
+// refused, so the rejection was never announced and the message was dead-lettered silently.
+func TestRejectionReasonsAreCapped(t *testing.T) {
+	var unknown, uris strings.Builder
+	for i := range 6000 { // just under MaxMessageBytes, as in the run that found it
+		fmt.Fprintf(&unknown, `,"m%d":1`, i)
+	}
+	uris.WriteString(strings.TrimSuffix(strings.Repeat(`"x",`, 12000), ","))
+	bodies := map[string]string{
+		"UnknownMembers": `{"requestId":"r","clientName":"abc"` + unknown.String() + `}`,
+		"RedirectURIs":   `{"requestId":"r","clientName":"abc","redirectUris":[` + uris.String() + `]}`,
+	}
+	for name, body := range bodies {
+		t.Run(name, func(t *testing.T) {
+			_, reasons := ParseRegistration([]byte(body), Limits{MaxLifetimeDays: 180, DefaultLifetimeDays: 90})
+			if len(reasons) != MaxReasons {
+				t.Fatalf("got %d reasons, want %d", len(reasons), MaxReasons)
+			}
+			last := reasons[len(reasons)-1]
+			if last.Code != RejectMoreReasons || !strings.Contains(last.Message, "more") {
+				t.Errorf("last reason = %+v, want a %s summary", last, RejectMoreReasons)
+			}
+			b, _ := json.Marshal(Event{Type: EventRejected, RequestID: "r", Reasons: reasons})
+			if len(b) > 16<<10 {
+				t.Errorf("rejected event is %d bytes; want it well under Service Bus's 256 KiB", len(b))
 			}
 		})
 	}
@@ -137,6 +177,20 @@ func FuzzParseRegistration(f *testing.F) {
 			if !clientNameRE.MatchString(r.ClientName) || r.LifetimeDays < 1 || r.LifetimeDays > 180 || len(r.RedirectURIs) > maxRedirectURIs {
 				t.Fatalf("accepted an invalid request: %+v", r)
 			}
+		}
+	})
+}
+
+// FuzzScanStrict holds scanStrict to encoding/json's idea of one valid value: it may add
+// duplicate names as findings, never accept or refuse differently.
+func FuzzScanStrict(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":{"b":[1,{"c":1,"c":2}]}}`, `{}}`, `[1,2]`, `"s"`, `{"a":[]} `, `{"a"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		_, err := scanStrict(body)
+		if valid := json.Valid(body); valid != (err == nil) {
+			t.Fatalf("json.Valid=%v but scanStrict err=%v for %q", valid, err, body)
 		}
 	})
 }

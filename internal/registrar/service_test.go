@@ -185,6 +185,9 @@ func TestRegisterRefusals(t *testing.T) {
 		{"ForeignSecretInVault", func(e *env) {
 			e.store.versions["lab-sync-client-secret"] = []storedVersion{{SecretVersion: SecretVersion{ID: "v", Name: "lab-sync-client-secret"}}}
 		}, RejectSecretConflict},
+		{"SoftDeletedSecretInVault", func(e *env) {
+			e.store.deleted = map[string]bool{"lab-sync-client-secret": true}
+		}, RejectSecretConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,6 +202,11 @@ func TestRegisterRefusals(t *testing.T) {
 			}
 			if e.dir.calls["add"] != 0 {
 				t.Error("a password was added to a refused app")
+			}
+			// D7: a refusal found after the app and service principal were upserted left both
+			// behind, managed but without a secret, and every scan warned about them.
+			if n := e.dir.calls["upsert"] + e.dir.calls["sp"]; n != 0 {
+				t.Errorf("%d directory writes before the refusal; checks that can refuse must come first", n)
 			}
 		})
 	}
