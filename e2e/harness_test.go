@@ -278,19 +278,32 @@ func (s *stack) vaultClient() *azsecrets.Client {
 func (s *stack) secretAuthenticates(clientName string) {
 	s.t.Helper()
 	s.emu.Graph.Replicate()
-	res, err := s.vaultClient().GetSecret(context.Background(), clientName+"-client-secret", "", nil)
+	appID, value := s.secretValue(clientName, "")
+	if err := s.signIn(appID, value); err != nil {
+		s.t.Errorf("%s's Key Vault secret does not authenticate", clientName)
+	}
+}
+
+// secretValue reads one version of a client's secret ("" for the latest) and its app's appId.
+func (s *stack) secretValue(clientName, version string) (appID, value string) {
+	s.t.Helper()
+	res, err := s.vaultClient().GetSecret(context.Background(), clientName+"-client-secret", version, nil)
 	if err != nil {
 		s.t.Fatalf("reading %s's secret: %v", clientName, err)
 	}
+	return *res.Tags["appId"], *res.Value
+}
+
+// signIn asks Entra for a token with a client secret, as a consumer would.
+func (s *stack) signIn(appID, secret string) error {
 	ep := s.emu.Endpoints()
-	cred, err := azidentity.NewClientSecretCredential(ep.TenantID, *res.Tags["appId"], *res.Value, &azidentity.ClientSecretCredentialOptions{
+	cred, err := azidentity.NewClientSecretCredential(ep.TenantID, appID, secret, &azidentity.ClientSecretCredentialOptions{
 		ClientOptions: azcore.ClientOptions{Transport: s.emu.Client(), Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: ep.AuthorityHost}}, DisableInstanceDiscovery: true})
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
-		s.t.Errorf("%s's Key Vault secret does not authenticate", clientName)
-	}
+	_, err = cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+	return err
 }
 
 // assertNoSecretPrinted reads every secret version in the vault and fails if any value appears in

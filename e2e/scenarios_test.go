@@ -186,3 +186,53 @@ func TestHandlerKilledMidFlight(t *testing.T) {
 	}
 	_ = os.Getpid
 }
+
+// TestCompromisedRotationRevokesBeforeWaitReturns covers D1 across processes: `appreg rotate
+// --compromised --wait` exited 0 while the leaked password still signed in, and with
+// removePassword failing, nothing removed it for RETIRE_AFTER.
+func TestCompromisedRotationRevokesBeforeWaitReturns(t *testing.T) {
+	s := newStack(t, nil)
+	if code, ev := s.enqueueWait(`{"requestId":"leak-1","clientName":"leaky"}`, time.Minute); code != 0 || ev.Type != registrar.EventRegistered {
+		t.Fatalf("registration: exit %d %+v", code, ev)
+	}
+	s.emu.Graph.Replicate()
+	appID, leaked := s.secretValue("leaky", "")
+	if err := s.signIn(appID, leaked); err != nil {
+		t.Fatalf("test premise: the secret should sign in: %v", err)
+	}
+	// Three transient failures of the removal: retried, never announced as done before it is.
+	if err := s.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpRemovePassword, Status: http.StatusInternalServerError, Count: 3}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code, out, errOut := s.appreg(ctx, "rotate", "leaky", "--compromised", "--wait", "--json")
+	if code != 0 {
+		t.Fatalf("appreg rotate --compromised: exit %d %s %s", code, out, errOut)
+	}
+	ev, ok := outcome(out)
+	if !ok || ev.Type != registrar.EventRotated || len(ev.RevokedKeyIDs) != 1 {
+		t.Fatalf("rotate printed %s", out)
+	}
+	if err := s.signIn(appID, leaked); err == nil {
+		t.Fatal("the leaked secret still signs in after rotate --compromised --wait returned 0")
+	}
+	s.secretAuthenticates("leaky")
+
+	// A removal that keeps failing: the CLI exits non-zero and names the password that still works.
+	s.emu.Graph.Replicate()
+	_, leaked = s.secretValue("leaky", "")
+	if err := s.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpRemovePassword, Status: http.StatusForbidden}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = s.appreg(ctx, "rotate", "leaky", "--compromised", "--wait")
+	if code != 4 {
+		t.Fatalf("exit %d, want 4 (failed): %s %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "still sign in") || !strings.Contains(out, ev.KeyID) {
+		t.Errorf("the CLI did not say which keyId still works (%s):\n%s", ev.KeyID, out)
+	}
+	if err := s.signIn(appID, leaked); err != nil {
+		t.Errorf("test premise: the unremovable password should still sign in: %v", err)
+	}
+}

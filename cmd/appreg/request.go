@@ -413,6 +413,12 @@ func printOutcome(w io.Writer, e registrar.Event) {
 			row("signs in", "not yet verified: Entra was still replicating the new password; retry the first token request")
 		}
 	}
+	if len(e.RevokedKeyIDs) > 0 {
+		row("revoked", strings.Join(e.RevokedKeyIDs, ", ")+" (removed before this event; they no longer sign in)")
+	}
+	if len(e.StillValidKeyIDs) > 0 {
+		row("STILL SIGN IN", strings.Join(e.StillValidKeyIDs, ", ")+" (could not be removed: remove them by hand)")
+	}
 	if len(e.Reasons) > 0 {
 		fmt.Fprintln(w, "  reasons:")
 		var b strings.Builder

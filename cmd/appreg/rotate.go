@@ -16,11 +16,14 @@ const rotateAbout = `
 Asks for a new secret for a registered client now, instead of when the scheduler finds it due:
 sends a rotation job (reason on-demand) to ROTATION_QUEUE. The new secret becomes a new version
 of the client's Key Vault secret; the old password keeps working for RETIRE_AFTER so running
-instances can pick up the new version. --revoke-old removes the old password as soon as the new
-one is stored; --compromised does that too and records the reason.
+instances can pick up the new version. --revoke-old removes every other password as soon as the
+new one is stored; --compromised does that too and records the reason.
 
 With --wait, prints the "rotated" event (new keyId, Key Vault version and expiry; never the
-value), or the rejection (for instance app_not_found) or failure.`
+value), or the rejection (for instance app_not_found) or failure. With --revoke-old or
+--compromised, "rotated" is published only after every other password has been removed, so exit
+status 0 means the old passwords no longer exist in Entra. If they cannot be removed, the job is
+retried and finally fails: the CLI exits 4 and prints the keyIds that still sign in.`
 
 func (c *cli) rotate(ctx context.Context, args []string) error {
 	f := c.flagSet("rotate", "rotate <clientName> [--revoke-old] [--compromised] [--wait [--timeout 5m]]", rotateAbout)

@@ -28,9 +28,14 @@ type Event struct {
 	ExpiresOn          time.Time `json:"expiresOn,omitzero"`
 	// Verified says whether the new secret signed in at Entra before the event was published;
 	// absent when no new secret was issued or verification is switched off.
-	Verified   *bool     `json:"verified,omitempty"`
-	Reasons    []Reason  `json:"reasons,omitempty"`
-	OccurredAt time.Time `json:"occurredAt"`
+	Verified *bool `json:"verified,omitempty"`
+	// RevokedKeyIDs lists the passwords a revoking rotation removed before announcing itself.
+	RevokedKeyIDs []string `json:"revokedKeyIds,omitempty"`
+	// StillValidKeyIDs lists, on a failed revoking rotation, the passwords that could not be
+	// removed and still sign in: an operator must remove them by hand.
+	StillValidKeyIDs []string  `json:"stillValidKeyIds,omitempty"`
+	Reasons          []Reason  `json:"reasons,omitempty"`
+	OccurredAt       time.Time `json:"occurredAt"`
 }
 
 // MessageID is the Service Bus MessageId of the event: duplicate detection collapses the resends
@@ -43,6 +48,9 @@ type Reason struct {
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 }
+
+// ReasonRevocationIncomplete heads the reasons of a failed revoking rotation.
+const ReasonRevocationIncomplete = "revocation_incomplete"
 
 // Rotation reasons.
 const (

@@ -18,14 +18,15 @@ type fakeDirectory struct {
 	sps     map[string]ServicePrincipal
 	secrets map[string]string // keyId → secret text, to prove what was stored
 	seq     int
-	spLag   int              // UpsertServicePrincipal answers CodeReplicating this many times
-	fail    map[string]error // operation → error returned once
+	spLag   int                // UpsertServicePrincipal answers CodeReplicating this many times
+	fail    map[string]error   // operation → error returned once
+	failN   map[string][]error // operation → errors returned by its next calls, in order
 	calls   map[string]int
 	edits   []time.Time // times of credential edits
 }
 
 func newFakeDirectory(now func() time.Time) *fakeDirectory {
-	return &fakeDirectory{now: now, apps: map[string]*App{}, sps: map[string]ServicePrincipal{}, secrets: map[string]string{}, fail: map[string]error{}, calls: map[string]int{}}
+	return &fakeDirectory{now: now, apps: map[string]*App{}, sps: map[string]ServicePrincipal{}, secrets: map[string]string{}, fail: map[string]error{}, failN: map[string][]error{}, calls: map[string]int{}}
 }
 
 func (f *fakeDirectory) id() string {
@@ -35,6 +36,10 @@ func (f *fakeDirectory) id() string {
 
 func (f *fakeDirectory) hit(op string) error {
 	f.calls[op]++
+	if q := f.failN[op]; len(q) > 0 {
+		f.failN[op] = q[1:]
+		return q[0]
+	}
 	if err, ok := f.fail[op]; ok {
 		delete(f.fail, op)
 		return err

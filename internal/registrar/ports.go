@@ -27,6 +27,10 @@ const (
 	KVTagRequestID     = "requestId"
 	KVTagLifetimeDays  = "lifetimeDays"
 	KVTagPreviousKeyID = "previousKeyId"
+	// KVTagRevokeOld on a version says every other password of the app must go: the version
+	// was written by a revoking (compromised) rotation. It is the record that lets the scheduler
+	// finish a revocation whose job died, so a leaked password cannot outlive a crash.
+	KVTagRevokeOld = "revokeOld"
 )
 
 // PasswordDisplayPrefix starts the displayName of every password the registrar adds, so the

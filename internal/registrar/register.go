@@ -181,7 +181,7 @@ func (s *Service) ensureSecret(ctx context.Context, app App, latest SecretVersio
 			return issued{version: latest}, true, nil
 		}
 	}
-	is, err := s.issueSecret(ctx, app, clientName, requestID, lifetimeDays, "", log)
+	is, err := s.issueSecret(ctx, app, issueSpec{clientName: clientName, requestID: requestID, lifetimeDays: lifetimeDays}, log)
 	return is, false, err
 }
 
@@ -195,7 +195,16 @@ type issued struct {
 // issueSecret adds a password and stores its text as a new Key Vault version at once. If the
 // store fails after retries, it removes the password again so no credential exists that nobody
 // holds; if even that fails, the orphan sweep removes it later.
-func (s *Service) issueSecret(ctx context.Context, app App, clientName, requestID string, lifetimeDays int, previousKeyID string, log *slog.Logger) (issued, error) {
+// issueSpec says what issueSecret writes beside the new password.
+type issueSpec struct {
+	clientName, requestID string
+	lifetimeDays          int
+	previousKeyID         string // the keyId the new secret replaces, for rotations
+	revokeOld             bool   // the new version records that every other password must go
+}
+
+func (s *Service) issueSecret(ctx context.Context, app App, is issueSpec, log *slog.Logger) (issued, error) {
+	clientName, requestID, lifetimeDays := is.clientName, is.requestID, is.lifetimeDays
 	now := s.opt.Now().UTC().Truncate(time.Second)
 	spec := PasswordSpec{
 		DisplayName: PasswordDisplayPrefix + " " + requestID,
@@ -224,8 +233,11 @@ func (s *Service) issueSecret(ctx context.Context, app App, clientName, requestI
 		KVTagRequestID:    requestID,
 		KVTagLifetimeDays: strconv.Itoa(lifetimeDays),
 	}
-	if previousKeyID != "" {
-		tags[KVTagPreviousKeyID] = previousKeyID
+	if is.previousKeyID != "" {
+		tags[KVTagPreviousKeyID] = is.previousKeyID
+	}
+	if is.revokeOld {
+		tags[KVTagRevokeOld] = "true"
 	}
 	name := s.SecretName(clientName)
 	var ver SecretVersion
@@ -318,7 +330,16 @@ func (s *Service) failed(ctx context.Context, base Event, d Delivery, err error,
 	if s.finalAttempt(d) {
 		ev := base
 		ev.Type = EventFailed
-		ev.Reasons = []Reason{{Code: string(ErrorCode(err)), Message: err.Error()}}
+		ev.Reasons = []Reason{{Code: string(ErrorCode(err)), Message: clip(err.Error(), maxReasonText)}}
+		var rev *revocationError
+		if errors.As(err, &rev) {
+			// The new secret exists and is announced here, with what a person must still remove.
+			ev.AppID, ev.AppObjectID, ev.KeyID, ev.SecretURI, ev.ExpiresOn = rev.event.AppID, rev.event.AppObjectID, rev.event.KeyID, rev.event.SecretURI, rev.event.ExpiresOn
+			ev.StillValidKeyIDs = rev.stillValid
+			ev.Reasons = append([]Reason{{Code: ReasonRevocationIncomplete, Message: fmt.Sprintf(
+				"the new secret is stored, but %d old password(s) still sign in and must be removed by hand: az ad app credential delete --id %s --key-id <keyId>",
+				len(rev.stillValid), rev.event.AppID)}}, ev.Reasons...)
+		}
 		if _, perr := s.publish(ctx, ev); perr != nil {
 			log.Error("publishing the failed event failed", slog.Any("error", perr))
 		}

@@ -2,6 +2,8 @@ package registrar
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -65,10 +67,13 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 	}
 
 	var verified *bool
-	if s.alreadyRotated(job, latest) {
+	if alreadyRotated(job, requestID, latest) {
 		log.Info("already rotated; nothing to add", slog.String("keyId", latest.KeyID()))
 	} else {
-		is, err := s.issueSecret(ctx, app, job.ClientName, requestID, s.lifetimeDays(latest), latest.KeyID(), log)
+		is, err := s.issueSecret(ctx, app, issueSpec{
+			clientName: job.ClientName, requestID: requestID, lifetimeDays: s.lifetimeDays(latest),
+			previousKeyID: latest.KeyID(), revokeOld: job.RevokeOld,
+		}, log)
 		if err != nil {
 			return Outcome{}, err
 		}
@@ -80,11 +85,27 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 		AppID: app.AppID, AppObjectID: app.ObjectID,
 		KeyID: latest.KeyID(), SecretURI: latest.ID, ExpiresOn: latest.Expires, Verified: verified,
 	}
+	if job.RevokeOld || revoking(latest) {
+		// A revoking rotation is not done until every other password is gone: "rotated" is
+		// what `appreg rotate --compromised --wait` returns on, so it must not come while the
+		// leaked password still signs in. Failures are retried like any other, and the version's
+		// revokeOld tag lets the scheduler finish the job if this one dies.
+		revoked, err := s.revokeOthers(ctx, app.UniqueName, latest, log)
+		if err != nil {
+			return Outcome{}, &revocationError{event: ev, stillValid: stillValid(err), err: err}
+		}
+		ev.RevokedKeyIDs = revoked
+		ev, err = s.publish(ctx, ev)
+		if err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Event: ev}, nil
+	}
 	ev, err = s.publish(ctx, ev)
 	if err != nil {
 		return Outcome{}, err
 	}
-	if _, err := s.retire(ctx, app, latest, job.RevokeOld, log); err != nil {
+	if _, err := s.retire(ctx, app, latest, false, log); err != nil {
 		// The new secret is stored and announced; retirement is retried by the next job or the
 		// scheduler, so a failure here must not make the job redeliver and rotate again.
 		log.Warn("retirement incomplete; the scheduler will finish it", slog.Any("error", err))
@@ -92,14 +113,117 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 	return Outcome{Event: ev}, nil
 }
 
-func (s *Service) alreadyRotated(job RotationJob, latest SecretVersion) bool {
+// revoking reports whether v was written by a revoking rotation.
+func revoking(v SecretVersion) bool { return v.Tags[KVTagRevokeOld] == "true" }
+
+// revocationError is a revoking rotation that stored its new secret but could not remove every
+// other password. It carries the rotation's event, so that the final attempt's "failed" event
+// names both the new secret and the passwords that still sign in.
+type revocationError struct {
+	event      Event
+	stillValid []string
+	err        error
+}
+
+func (e *revocationError) Error() string {
+	return fmt.Sprintf("revoking the old passwords: %d still sign in (%s): %v", len(e.stillValid), strings.Join(e.stillValid, ", "), e.err)
+}
+
+func (e *revocationError) Unwrap() error { return e.err }
+
+// stillValidError is what revokeOthers returns: why it stopped, and what is left.
+type stillValidError struct {
+	keyIDs []string
+	err    error
+}
+
+func (e *stillValidError) Error() string { return e.err.Error() }
+func (e *stillValidError) Unwrap() error { return e.err }
+
+func stillValid(err error) []string {
+	var sv *stillValidError
+	if errors.As(err, &sv) {
+		return sv.keyIDs
+	}
+	return nil
+}
+
+// revokeOthers removes every password of the app but the one latest holds, reading the app
+// afresh each round so a password added meanwhile is not missed, and publishes "retired" for
+// each. It returns the keyIds it removed.
+func (s *Service) revokeOthers(ctx context.Context, uniqueName string, latest SecretVersion, log *slog.Logger) ([]string, error) {
+	keep := latest.KeyID()
+	if keep == "" {
+		return nil, &Error{Code: CodeInternal, Op: "registrar.revoke", Message: "the latest version names no keyId; refusing to remove every password"}
+	}
+	var removed []string
+	const rounds = 3
+	for round := 1; ; round++ {
+		app, err := s.dir.FindApplication(ctx, uniqueName)
+		if err != nil {
+			return removed, err
+		}
+		var others []Password
+		for _, p := range app.Passwords {
+			if !strings.EqualFold(p.KeyID, keep) {
+				others = append(others, p)
+			}
+		}
+		if len(others) == 0 {
+			return removed, nil
+		}
+		if round > rounds {
+			return removed, &stillValidError{keyIDs: keyIDs(others), err: &Error{Code: CodeUnavailable, Op: "registrar.revoke",
+				Message: fmt.Sprintf("passwords still listed after %d rounds of removal", rounds)}}
+		}
+		for i, p := range others {
+			err := s.gate.edit(ctx, app.ObjectID, func() error {
+				return s.retry(ctx, 0, s.opt.StoreAttempts, Retryable, func() error {
+					return s.dir.RemovePassword(ctx, app.ObjectID, p.KeyID)
+				})
+			})
+			if err != nil && !IsNotFound(err) {
+				return removed, &stillValidError{keyIDs: keyIDs(others[i:]), err: err}
+			}
+			removed = append(removed, p.KeyID)
+			log.Info("password revoked", slog.String("keyId", p.KeyID))
+			if _, err := s.publish(ctx, retiredEvent(app, p, "revoked")); err != nil {
+				return removed, err
+			}
+		}
+	}
+}
+
+func keyIDs(ps []Password) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.KeyID
+	}
+	return out
+}
+
+func retiredEvent(app App, p Password, why string) Event {
+	return Event{
+		Type: EventRetired, RequestID: "retire:" + app.AppID + ":" + p.KeyID,
+		ClientName: app.ClientName(), AppID: app.AppID, AppObjectID: app.ObjectID,
+		KeyID: p.KeyID, ExpiresOn: p.End,
+		Reasons: []Reason{{Code: why, Message: "password " + why}},
+	}
+}
+
+// alreadyRotated reports whether the job's work is done: the version it replaces is no longer the
+// latest, or the latest was written by this very job (its requestId tag) or after it was asked
+// for. Key Vault's created times are whole seconds, so a version this job wrote in the second it
+// was requested is recognised by its tag, not its time.
+func alreadyRotated(job RotationJob, requestID string, latest SecretVersion) bool {
 	if latest.ID == "" {
 		return false
 	}
 	if job.KeyID != "" {
 		return !strings.EqualFold(latest.KeyID(), job.KeyID)
 	}
-	return !job.RequestedAt.IsZero() && latest.Created.After(job.RequestedAt)
+	return latest.Tags[KVTagRequestID] == requestID ||
+		!job.RequestedAt.IsZero() && latest.Created.After(job.RequestedAt)
 }
 
 // lifetimeDays keeps the lifetime the client was registered with, within today's policy.
@@ -204,13 +328,7 @@ func (s *Service) retire(ctx context.Context, app App, latest SecretVersion, rev
 		}
 		removed++
 		log.Info("password retired", slog.String("keyId", r.Password.KeyID), slog.String("why", r.Why))
-		ev := Event{
-			Type: EventRetired, RequestID: "retire:" + app.AppID + ":" + r.Password.KeyID,
-			ClientName: app.ClientName(), AppID: app.AppID, AppObjectID: app.ObjectID,
-			KeyID: r.Password.KeyID, ExpiresOn: r.Password.End,
-			Reasons: []Reason{{Code: r.Why, Message: "password " + r.Why}},
-		}
-		if _, err := s.publish(ctx, ev); err != nil {
+		if _, err := s.publish(ctx, retiredEvent(app, r.Password, r.Why)); err != nil {
 			return removed, err
 		}
 	}

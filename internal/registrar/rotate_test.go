@@ -59,13 +59,7 @@ func (e *env) schedule(tb testing.TB) ScheduleReport {
 	return rep
 }
 
-func keyIDs(a App) []string {
-	var ids []string
-	for _, p := range a.Passwords {
-		ids = append(ids, p.KeyID)
-	}
-	return ids
-}
+func appKeyIDs(a App) []string { return keyIDs(a.Passwords) }
 
 func TestRotateNearExpiry(t *testing.T) {
 	e := newEnv(t, nil)
@@ -127,7 +121,7 @@ func TestRotateRevokeOldRemovesAtOnceAndSpacesEdits(t *testing.T) {
 
 	out := e.rotate(t, RotationJob{ClientName: "lab-sync", Reason: ReasonCompromised, RevokeOld: true, RequestedAt: e.clock.Now()})
 	app := e.dir.app("appreg-lab-sync")
-	if ids := keyIDs(app); len(ids) != 1 || ids[0] != out.Event.KeyID {
+	if ids := appKeyIDs(app); len(ids) != 1 || ids[0] != out.Event.KeyID {
 		t.Fatalf("passwords = %v, want only the new %s", ids, out.Event.KeyID)
 	}
 	retired := e.pub.ofType(EventRetired)
@@ -215,7 +209,7 @@ func TestRetireAfterGrace(t *testing.T) {
 	if rep := e.schedule(t); rep.Retired != 1 {
 		t.Fatalf("retired %d at RETIRE_AFTER, want 1", rep.Retired)
 	}
-	if ids := keyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != rot.Event.KeyID {
+	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != rot.Event.KeyID {
 		t.Errorf("passwords = %v, want only %s", ids, rot.Event.KeyID)
 	}
 	ev := e.pub.ofType(EventRetired)
@@ -225,7 +219,7 @@ func TestRetireAfterGrace(t *testing.T) {
 	// Even long after, the latest version's password stays: it is what consumers read.
 	e.clock.Advance(100 * day)
 	e.schedule(t)
-	if ids := keyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != rot.Event.KeyID {
+	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != rot.Event.KeyID {
 		t.Errorf("the latest password was removed: %v", ids)
 	}
 }
@@ -252,7 +246,7 @@ func TestOrphanSweep(t *testing.T) {
 	}
 	e.clock.Advance(2 * time.Minute)
 	rep := e.schedule(t)
-	ids := keyIDs(e.dir.app("appreg-lab-sync"))
+	ids := appKeyIDs(e.dir.app("appreg-lab-sync"))
 	slices.Sort(ids)
 	want := []string{reg.Event.KeyID, "manual-live"}
 	slices.Sort(want)
@@ -276,7 +270,7 @@ func TestScheduleSweepsAppWithoutSecret(t *testing.T) {
 	e.clock.Advance(16 * time.Minute)
 	rep := e.schedule(t)
 	if rep.Apps != 1 || rep.Retired != 1 || rep.Enqueued != 0 || len(e.dir.app("appreg-lab-sync").Passwords) != 0 {
-		t.Errorf("report %+v, passwords %v", rep, keyIDs(e.dir.app("appreg-lab-sync")))
+		t.Errorf("report %+v, passwords %v", rep, appKeyIDs(e.dir.app("appreg-lab-sync")))
 	}
 	if ev := e.pub.ofType(EventRetired); len(ev) != 1 || ev[0].Reasons[0].Code != "orphaned" {
 		t.Errorf("retired events = %+v", ev)
@@ -293,7 +287,7 @@ func TestScheduleTrustsVaultOverListing(t *testing.T) {
 	e.store.mu.Unlock()
 	e.clock.Advance(time.Hour)
 	e.schedule(t)
-	if ids := keyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != reg.Event.KeyID {
+	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != reg.Event.KeyID {
 		t.Errorf("live password swept: %v", ids)
 	}
 }
@@ -360,5 +354,92 @@ func TestScheduleReportsFailuresAndContinues(t *testing.T) {
 	e.pub.mu.Unlock()
 	if rep := e.schedule(t); rep.Enqueued != 2 {
 		t.Errorf("second run report %+v", rep)
+	}
+}
+
+// D1: a compromised rotation announced itself, and completed its job, while the leaked password
+// still signed in; with removal failing, nothing ever removed it before RETIRE_AFTER.
+func TestRotateCompromisedAnnouncesOnlyAfterRevocation(t *testing.T) {
+	e := newEnv(t, nil)
+	reg := e.register(t, request("lab-sync"))
+	old := reg.Event.KeyID
+	unavailable := &Error{Code: CodeUnavailable, Op: "graph.removePassword", Message: "HTTP 500"}
+	e.dir.failN["remove"] = []error{unavailable, unavailable, unavailable}
+
+	job := RotationJob{ClientName: "lab-sync", Reason: ReasonCompromised, RevokeOld: true, RequestedAt: e.clock.Now()}
+	body, _ := json.Marshal(job)
+	_, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 1})
+	if err == nil || !Retryable(err) {
+		t.Fatalf("Rotate = %v; with the old password still in place the job must be retried", err)
+	}
+	if got := e.pub.ofType(EventRotated); len(got) != 0 {
+		t.Fatalf("rotated announced while %s still signs in: %+v", old, got)
+	}
+	if _, ok := e.dir.app("appreg-lab-sync").Password(old); !ok {
+		t.Fatal("test premise: the old password should still be there")
+	}
+	latest, _ := e.store.Latest(context.Background(), "lab-sync-client-secret")
+	if latest.Tags[KVTagRevokeOld] != "true" {
+		t.Fatalf("the new version does not record the pending revocation: %v", latest.Tags)
+	}
+
+	// The redelivery finds the secret already rotated and finishes the revocation first.
+	out, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Event.Type != EventRotated || !slices.Equal(out.Event.RevokedKeyIDs, []string{old}) {
+		t.Fatalf("event = %+v, want rotated revoking %s", out.Event, old)
+	}
+	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); !slices.Equal(ids, []string{out.Event.KeyID}) {
+		t.Errorf("passwords = %v, want only %s", ids, out.Event.KeyID)
+	}
+	if e.store.count("lab-sync-client-secret") != 2 {
+		t.Errorf("versions = %d; the redelivery must not rotate again", e.store.count("lab-sync-client-secret"))
+	}
+}
+
+func TestRotateCompromisedFailureNamesStillValidPasswords(t *testing.T) {
+	e := newEnv(t, nil)
+	old := e.register(t, request("lab-sync")).Event.KeyID
+	forbidden := &Error{Code: CodeForbidden, Op: "graph.removePassword", Message: "Authorization_RequestDenied"}
+	e.dir.failN["remove"] = slices.Repeat([]error{forbidden}, 3)
+
+	job := RotationJob{ClientName: "lab-sync", Reason: ReasonCompromised, RevokeOld: true, RequestedAt: e.clock.Now()}
+	body, _ := json.Marshal(job)
+	if _, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 10}); err == nil {
+		t.Fatal("Rotate succeeded although the old password could not be removed")
+	}
+	failed := e.pub.ofType(EventFailed)
+	if len(failed) != 1 {
+		t.Fatalf("failed events = %+v", failed)
+	}
+	f := failed[0]
+	if !slices.Equal(f.StillValidKeyIDs, []string{old}) || f.Reasons[0].Code != ReasonRevocationIncomplete || f.KeyID == "" || f.KeyID == old || f.SecretURI == "" {
+		t.Errorf("failed event = %+v; want the new secret and the still-valid %s", f, old)
+	}
+	if len(e.pub.ofType(EventRotated)) != 0 {
+		t.Error("rotated published for a revocation that failed")
+	}
+}
+
+func TestScheduleFinishesARevocationWhoseJobDied(t *testing.T) {
+	e := newEnv(t, nil)
+	old := e.register(t, request("lab-sync")).Event.KeyID
+	e.dir.failN["remove"] = slices.Repeat([]error{&Error{Code: CodeUnavailable, Op: "graph.removePassword"}}, 3)
+	job := RotationJob{ClientName: "lab-sync", Reason: ReasonCompromised, RevokeOld: true, RequestedAt: e.clock.Now()}
+	body, _ := json.Marshal(job)
+	if _, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 1}); err == nil {
+		t.Fatal("test premise: the first delivery should fail")
+	}
+	// The job is never redelivered (its instance died with the message); the scheduler finishes.
+	e.clock.Advance(time.Hour)
+	e.schedule(t)
+	if _, ok := e.dir.app("appreg-lab-sync").Password(old); ok {
+		t.Fatalf("the compromised password %s survived a scheduler run", old)
+	}
+	retired := e.pub.ofType(EventRetired)
+	if len(retired) != 1 || retired[0].KeyID != old || retired[0].Reasons[0].Code != "revoked" {
+		t.Errorf("retired = %+v", retired)
 	}
 }

@@ -142,7 +142,9 @@ func (s *Service) examine(ctx context.Context, app App, name string, secret Secr
 	} else {
 		log.Warn("managed application has no secret in Key Vault; sweeping orphans only")
 	}
-	retired, err = s.retire(ctx, app, secret, false, log)
+	// A revoking rotation whose job died before it removed every other password is finished
+	// here: its version says so.
+	retired, err = s.retire(ctx, app, secret, revoking(secret), log)
 	return due, enqueued, retired, err
 }
 
