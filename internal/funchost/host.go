@@ -28,10 +28,8 @@ type Options struct {
 	ReadyPollInterval time.Duration // default 100 ms
 	RestartDelay      time.Duration // first restart backoff, doubling; default 1 s
 	MaxRestartDelay   time.Duration // default 30 s
-	// MaxRestarts is how many consecutive failures of the handler Run
-	// tolerates before it returns an error; default 10. A run that lasted
-	// RestartResetAfter (default 1 min) resets the count.
-	MaxRestarts       int
+	// RestartResetAfter is how long a handler must have run for its next
+	// failure to restart it after RestartDelay again; default 1 min.
 	RestartResetAfter time.Duration
 	// StopTimeout bounds how long a stop waits for in-flight invocations
 	// before it cancels them (their messages are then abandoned); default 30 s.
@@ -71,9 +69,6 @@ func (o *Options) withDefaults() *Options {
 	def(&out.MaxRestartDelay, 30*time.Second)
 	def(&out.RestartResetAfter, time.Minute)
 	def(&out.StopTimeout, 30*time.Second)
-	if out.MaxRestarts <= 0 {
-		out.MaxRestarts = 10
-	}
 	return &out
 }
 

@@ -265,22 +265,35 @@ func TestHandlerKilledMidFlightIsRestartedAndTheMessageRedelivered(t *testing.T)
 	startHost(t, app, opts)
 	first := ta.nextStart(t)
 
-	fake.redeliver = true
 	fake.send(newMessage("m1", `{"n":1}`))
-	// A redelivery can race the host noticing the exit and fail once more
-	// against the closed port, and reports of those failures can arrive in
-	// either order; what matters is that the message ends completed on a
-	// restarted handler, each abandon having cost one delivery.
-	abandoned := map[uint32]Invocation{}
-	var inv Invocation
-	for inv = got.next(t); inv.Outcome == Abandoned; inv = got.next(t) {
-		abandoned[inv.DeliveryCount] = inv
+	// The crash costs the message one delivery, and only one. Messages that
+	// arrive after the handler died (m1's redelivery, and m2) find its port
+	// refusing connections: they never reached a handler, so they are held
+	// for the restarted one instead of being abandoned (D4: 28 deliveries
+	// were burned that way in one run).
+	first1 := got.next(t)
+	if first1.Outcome != Abandoned || first1.DeliveryCount != 1 || !strings.Contains(first1.Err.Error(), "calling the handler") {
+		t.Fatalf("first delivery: %+v", first1)
 	}
-	if first, ok := abandoned[1]; !ok || !strings.Contains(first.Err.Error(), "calling the handler") {
-		t.Fatalf("first delivery: %+v", first)
+	for ev := range events {
+		if ev.Kind == HandlerExited {
+			break
+		}
 	}
-	if inv.Outcome != Completed || inv.MessageID != "m1" || int(inv.DeliveryCount) != len(abandoned)+1 {
-		t.Fatalf("final delivery %+v after %d abandons", inv, len(abandoned))
+	redelivered := newMessage("m1", `{"n":1}`)
+	redelivered.DeliveryCount = 2
+	fake.send(redelivered)
+	fake.send(newMessage("m2", `{"n":2}`))
+	done := map[string]Invocation{}
+	for range 2 {
+		inv := got.next(t)
+		done[inv.MessageID] = inv
+	}
+	if inv := done["m1"]; inv.Outcome != Completed || inv.DeliveryCount != 2 {
+		t.Fatalf("m1 after the crash: %+v; want completed on its second delivery", inv)
+	}
+	if inv := done["m2"]; inv.Outcome != Completed || inv.DeliveryCount != 1 {
+		t.Fatalf("m2 sent while the handler was down: %+v; want completed on its first delivery", inv)
 	}
 	if second := ta.nextStart(t); second.PID == first.PID {
 		t.Fatal("the handler was not restarted")
@@ -290,11 +303,59 @@ func TestHandlerKilledMidFlightIsRestartedAndTheMessageRedelivered(t *testing.T)
 		ev := <-events
 		kinds = append(kinds, string(ev.Kind))
 	}
-	if want := "started,ready,exited,started,ready"; strings.Join(kinds, ",") != want {
-		t.Errorf("handler events %s, want %s", strings.Join(kinds, ","), want)
+	if want := "started,ready"; strings.Join(kinds, ",") != want {
+		t.Errorf("handler events after the exit %s, want %s", strings.Join(kinds, ","), want)
 	}
 	if len(lb.records("handler failed")) != 1 {
 		t.Errorf("want one 'handler failed' log record")
+	}
+}
+
+// TestHandlerKeepsBeingRestarted covers D4: funchost gave up after 11 failures in a row and took
+// the whole local stack down; Azure restarts a failed host for as long as it takes.
+func TestHandlerKeepsBeingRestarted(t *testing.T) {
+	const crashes = 15
+	ta, app, fake, opts, _, _ := sbApp(t, nil)
+	ta.setStartMode(func(n int) string {
+		if n >= 2 && n <= crashes+1 { // the first start works; the next fifteen die at once
+			return "exit"
+		}
+		return ""
+	})
+	ready := make(chan HandlerEvent, 64)
+	opts.OnHandler = func(ev HandlerEvent) {
+		if ev.Kind == HandlerReady {
+			ready <- ev
+		}
+	}
+	got := make(invocations, 2)
+	opts.OnInvocation = func(inv Invocation) { got <- inv }
+	calls := 0
+	ta.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if calls++; calls == 1 {
+				w.Header().Set("X-Test-Die", "1")
+				return
+			}
+		}
+		ta.ok(w, r)
+	})
+	startHost(t, app, opts)
+	<-ready
+	fake.send(newMessage("m1", "{}"))
+	if inv := got.next(t); inv.Outcome != Abandoned {
+		t.Fatalf("first delivery %+v", inv)
+	}
+	select {
+	case <-ready:
+	case <-time.After(waitTime):
+		t.Fatalf("the handler was not brought back after %d crashes in a row", crashes)
+	}
+	redelivered := newMessage("m1", "{}")
+	redelivered.DeliveryCount = 2
+	fake.send(redelivered)
+	if inv := got.next(t); inv.Outcome != Completed || inv.DeliveryCount != 2 {
+		t.Fatalf("after the restarts: %+v", inv)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
@@ -111,7 +112,7 @@ func (h *Host) process(ctx context.Context, fn *Function, r Receiver, msg *azser
 	if err != nil {
 		inv.Err = fmt.Errorf("encoding the invocation: %w", err)
 	} else {
-		res := h.call(ctx, fn.Name, inv.InvocationID, body)
+		res := h.deliver(ctx, fn.Name, inv.InvocationID, body, renewed)
 		inv.StatusCode, inv.Logs, inv.Err = res.status, res.logs, res.err
 		h.logHandlerLogs(fn.Name, inv.InvocationID, res.logs)
 	}
@@ -129,6 +130,46 @@ func (h *Host) process(ctx context.Context, fn *Function, r Receiver, msg *azser
 		inv.SettleErr = r.AbandonMessage(settleCtx, msg, nil)
 	}
 	h.report(inv)
+}
+
+// deliver posts an invocation once the handler is ready. A message received while the handler
+// was down (the pump's receive was already outstanding when it died), or sent to a port nobody
+// listens on because the host has not yet noticed the exit, never reached a handler: it waits for
+// the restarted one, holding its lock, instead of failing and costing a delivery. The wait ends
+// when the lock renewal gives up (lockGone closes), and then the lock runs out as on Azure.
+func (h *Host) deliver(ctx context.Context, function, invocationID string, body []byte, lockGone <-chan struct{}) callResult {
+	for {
+		readyCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lockGone:
+				cancel()
+			case <-readyCtx.Done():
+			}
+		}()
+		err := h.worker.waitReady(readyCtx)
+		cancel()
+		if err != nil {
+			return callResult{err: fmt.Errorf("the handler was not ready before the message lock ran out: %w", err)}
+		}
+		res := h.call(ctx, function, invocationID, body)
+		if !errors.Is(res.err, syscall.ECONNREFUSED) {
+			return res
+		}
+		h.log.Warn("the handler refused the connection; holding the message for the restarted handler", "function", function, "invocationId", invocationID)
+		if !h.worker.notReachable() {
+			select { // running but not listening (yet): give it a moment
+			case <-time.After(h.opts.ReadyPollInterval):
+			case <-lockGone:
+			case <-ctx.Done():
+			}
+		}
+		select {
+		case <-lockGone:
+			return res
+		default:
+		}
+	}
 }
 
 // minRenewInterval keeps a lock that is already (nearly) expired from

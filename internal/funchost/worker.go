@@ -55,6 +55,7 @@ type worker struct {
 	mu    sync.Mutex
 	ready bool
 	wake  chan struct{} // closed when the handler becomes ready
+	proc  *process      // the running handler, once started
 }
 
 func newWorker(app *App, opts *Options, log *slog.Logger) *worker {
@@ -95,6 +96,27 @@ func (w *worker) setReady(ready bool) {
 	} else {
 		w.wake = make(chan struct{})
 	}
+}
+
+// notReachable is told that the handler refused a connection. It reports whether the process
+// has exited, and if so marks the handler not ready at once: the process watcher will restart it,
+// but until then nothing must be sent to its port.
+func (w *worker) notReachable() (exited bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.proc == nil {
+		return false
+	}
+	select {
+	case <-w.proc.done:
+	default:
+		return false
+	}
+	if w.ready {
+		w.ready = false
+		w.wake = make(chan struct{})
+	}
+	return true
 }
 
 func (w *worker) emit(ev HandlerEvent) {
@@ -166,6 +188,9 @@ func (w *worker) start() (*process, error) {
 		return nil, fmt.Errorf("starting handler %s: %w", h.ExecutablePath, err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
+	w.mu.Lock()
+	w.proc = p
+	w.mu.Unlock()
 	go func() {
 		p.err = cmd.Wait()
 		cmd.Stdout.(*lineLogger).flush()
@@ -236,8 +261,10 @@ func exitText(err error) string {
 var errGaveUp = errors.New("handler keeps failing")
 
 // run starts the handler and keeps it running until ctx ends, restarting it
-// with exponential backoff. It returns nil when ctx ends, and an error when
-// the handler cannot be started at all or fails MaxRestarts times in a row.
+// with exponential backoff capped at MaxRestartDelay, for as long as it takes,
+// as the platform restarts a failed host. It returns nil when ctx ends, and an
+// error only when the handler cannot be started at all or never becomes ready
+// in its first startAttempts starts (a configuration error, not a crash).
 func (w *worker) run(ctx context.Context) error {
 	failures, everReady := 0, false
 	for {
@@ -281,9 +308,6 @@ func (w *worker) run(ctx context.Context) error {
 		// (a missing setting, a wrong port), so do not retry for minutes.
 		if !everReady && failures >= startAttempts {
 			return fmt.Errorf("%w: it never became ready in %d attempts, last: %v", errGaveUp, failures, err)
-		}
-		if failures > w.opts.MaxRestarts {
-			return fmt.Errorf("%w: %d failures in a row, last: %v", errGaveUp, failures, err)
 		}
 		delay := w.opts.RestartDelay << (failures - 1)
 		if delay > w.opts.MaxRestartDelay || delay <= 0 {
