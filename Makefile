@@ -51,9 +51,17 @@ bench: ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: $(BIN)/staticcheck ## gofmt, go vet, staticcheck, and go.mod/go.sum as go mod tidy leaves them
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(BIN)/staticcheck ./...
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; $(GO) mod tidy -diff; exit 1; }
+	@cd tools && $(GO) mod tidy -diff >/dev/null || { echo "tools/go.mod is not tidy: run (cd tools && go mod tidy)"; exit 1; }
+
+# staticcheck comes from the tools module (tools/go.mod), so the product's go.mod stays lean.
+$(BIN)/staticcheck: tools/go.mod tools/go.sum
+	@mkdir -p $(BIN)
+	cd tools && $(GO) build -o ../$(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
 
 .PHONY: clean
 clean: ## remove build output

@@ -498,7 +498,6 @@ var (
 	errSessionLockLost    = errors.New("session lock lost")
 	errSessionLocked      = errors.New("session is locked by another receiver")
 	errNoSessionAvailable = errors.New("no session available")
-	errSessionNotFound    = errors.New("session not found")
 )
 
 // acceptSession locks session id (or, with id nil, the session whose oldest

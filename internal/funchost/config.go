@@ -618,7 +618,7 @@ func connectionStringEndpoint(cs string) (string, error) {
 	}
 	host, ok := strings.CutPrefix(endpoint, "sb://")
 	if !ok {
-		return "", errors.New("Endpoint must start with sb://")
+		return "", errors.New("the Endpoint must start with sb://")
 	}
 	if !hasKey && !hasSAS {
 		return "", errors.New("connection string has no SharedAccessKeyName/SharedAccessKey or SharedAccessSignature")

@@ -307,15 +307,6 @@ func (p *recordingPublisher) EnqueueRotation(_ context.Context, j RotationJob) e
 	return nil
 }
 
-func (p *recordingPublisher) last() Event {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.events) == 0 {
-		return Event{}
-	}
-	return p.events[len(p.events)-1]
-}
-
 func (p *recordingPublisher) ofType(t EventType) []Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()

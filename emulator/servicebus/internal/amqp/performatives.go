@@ -359,6 +359,7 @@ func (t *Target) value() any {
 
 func (a Attach) fields() []any {
 	var idc any
+	//lint:ignore S1002 Role is AMQP's boolean role field; naming the constant says which end is meant
 	if a.Role == RoleSender {
 		idc = a.InitialDeliveryCount
 	}
