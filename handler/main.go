@@ -55,9 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	check := fs.Bool("check", false, "validate the settings and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
-		for _, s := range config.Settings {
-			fmt.Fprintf(stderr, "  %-46s %s (default %s)\n", s.Name, s.Meaning, orNone(s.Default))
-		}
+		config.Help(stderr)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -208,11 +206,4 @@ func serviceOptions(cfg config.Config, log *slog.Logger) *registrar.Options {
 		SelfAppID:           cfg.ClientID,
 		Logger:              log,
 	}
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }

@@ -2,11 +2,17 @@
 // passes to the handler as environment variables — in one place, applies the documented
 // defaults, and validates everything at start, naming each bad setting, so a misconfigured
 // deployment fails on its first start instead of on its first message.
+//
+// Settings is the one table of every setting: its name, its default, what it means and how it is
+// parsed. Load, `handler --help`, `appreg --help`, the README's settings table and
+// local.settings.json.example all follow it (tests compare them), and the defaults the domain
+// applies (registrar.Defaults) are the ones this table documents.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -14,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"appreg/internal/registrar"
 )
 
 // Config is the validated configuration of the handler and the CLI.
@@ -85,41 +93,88 @@ const (
 	EnvLogLevel           = "LOG_LEVEL"
 )
 
-// Setting documents one setting; Settings is the table the README and `appreg --help` print.
+// Placeholders for a setting with no default, as --help and the README show them.
+const (
+	Required  = "(required)"
+	SetByHost = "(set by the host)"
+)
+
+// Setting is one app setting: its name, its default as it would be written in the environment
+// ("" for none, or one of the placeholders above), what it means, and how Load reads it.
 type Setting struct {
-	Name, Default, Meaning string
+	Name    string
+	Default string
+	Meaning string
+	// Placeholder is the value local.settings.json.example shows when the default will not do:
+	// an obvious stand-in that Load refuses, or "" to show the default.
+	Placeholder string
+	load        func(p *parser, c *Config, v string)
 }
 
-// Settings lists every setting with its default.
+var d = registrar.Defaults
+
+// Settings lists every setting the handler reads, in the order help and the README show them.
 var Settings = []Setting{
-	{EnvTenantID, "(required)", "Entra tenant of the apps"},
-	{EnvClientID, "", "client id of a user-assigned managed identity (or of the app for AZURE_CLIENT_SECRET)"},
-	{EnvClientSecret, "", "client secret of appreg's own identity: local development and the emulator only"},
-	{EnvAuthorityHost, "https://login.microsoftonline.com", "Entra authority (sovereign clouds, emulator)"},
-	{EnvGraphBaseURL, "https://graph.microsoft.com", "Microsoft Graph endpoint (sovereign clouds, emulator)"},
-	{EnvKeyVaultURL, "(required)", "vault that holds the client secrets, https://<name>.vault.azure.net/"},
-	{EnvCAFile, "", "PEM file of an extra CA to trust (the local emulator's ca.pem)"},
-	{EnvSBNamespace, "", "Service Bus namespace for an identity-based connection, <ns>.servicebus.windows.net"},
-	{EnvSBConnection, "", "Service Bus connection string, the alternative to the namespace (emulator)"},
-	{EnvRegistrationQueue, "app-registrations", "queue of registration requests"},
-	{EnvRotationQueue, "secret-rotations", "queue of rotation jobs"},
-	{EnvEventsTopic, "app-registration-events", "topic of outcome events"},
-	{EnvRotationSchedule, "0 0 */6 * * *", "NCRONTAB (six fields) of ScheduleRotations"},
-	{EnvMaxLifetime, "180", "longest secret lifetime a request may ask for, in days (at most 730)"},
-	{EnvDefaultLifetime, "90", "lifetime of a secret when the request names none, in days"},
-	{EnvRotateBefore, "720h", "rotate when expiry is this close (capped at a third of the lifetime)"},
-	{EnvRetireAfter, "168h", "remove a superseded password this long after its replacement was stored"},
-	{EnvOrphanAfter, "15m", "remove an appreg password that no Key Vault version holds after this long"},
-	{EnvMaxDeliveryCount, "10", "the queues' MaxDeliveryCount; the attempt that reaches it publishes a failed event"},
-	{EnvEditSpacing, "10s", "minimum gap between credential edits on one app (Graph answers 500 to rapid edits)"},
-	{EnvReplicationTimeout, "3m", "how long to wait out Entra replication of a new app or service principal"},
-	{EnvScanConcurrency, "4", "apps ScheduleRotations examines in parallel"},
-	{EnvVerifyTimeout, "2m", "how long to keep signing in with a new secret until Entra accepts it, before announcing it (0s: do not check)"},
-	{EnvVerifyScope, "https://graph.microsoft.com/.default", "token scope of that sign-in; set your FHIR service's https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default to prove the token clients will use"},
-	{EnvAppNamePrefix, "appreg-", "prefix of each app's uniqueName"},
-	{EnvSecretNamePrefix, "", "prefix of each Key Vault secret name (<prefix><clientName>-client-secret)"},
-	{EnvPort, "(set by the host)", "port the handler listens on, on 127.0.0.1"},
-	{EnvLogLevel, "info", "debug, info, warn or error"},
+	{Name: EnvTenantID, Default: Required, Meaning: "Entra tenant of the apps", Placeholder: "<your-tenant-id>",
+		load: func(p *parser, c *Config, v string) { c.TenantID = p.guid(EnvTenantID, v, "a tenant GUID") }},
+	{Name: EnvClientID, Meaning: "client id of a user-assigned managed identity (or of the app for AZURE_CLIENT_SECRET)",
+		load: func(p *parser, c *Config, v string) { c.ClientID = p.guid(EnvClientID, v, "a client id GUID") }},
+	{Name: EnvClientSecret, Meaning: "client secret of appreg's own identity: local development and the emulator only",
+		load: func(_ *parser, c *Config, v string) { c.ClientSecret = v }},
+	{Name: EnvAuthorityHost, Default: "https://login.microsoftonline.com", Meaning: "Entra authority (sovereign clouds, emulator)",
+		load: func(p *parser, c *Config, v string) { c.AuthorityHost = p.httpsURL(EnvAuthorityHost, v) }},
+	{Name: EnvGraphBaseURL, Default: "https://graph.microsoft.com", Meaning: "Microsoft Graph endpoint (sovereign clouds, emulator)",
+		load: func(p *parser, c *Config, v string) {
+			c.GraphBaseURL = strings.TrimSuffix(p.httpsURL(EnvGraphBaseURL, v), "/")
+		}},
+	{Name: EnvKeyVaultURL, Default: Required, Meaning: "vault that holds the client secrets, https://<name>.vault.azure.net/", Placeholder: "https://<your-vault>.vault.azure.net/",
+		load: func(p *parser, c *Config, v string) { c.KeyVaultURL = p.httpsURL(EnvKeyVaultURL, v) }},
+	{Name: EnvCAFile, Meaning: "PEM file of an extra CA to trust (the local emulator's ca.pem)",
+		load: func(_ *parser, c *Config, v string) { c.CAFile = v }},
+	{Name: EnvSBNamespace, Meaning: "Service Bus namespace for an identity-based connection, <ns>.servicebus.windows.net", Placeholder: "<your-namespace>.servicebus.windows.net",
+		load: func(p *parser, c *Config, v string) { c.ServiceBusNamespace = p.hostName(EnvSBNamespace, v) }},
+	{Name: EnvSBConnection, Meaning: "Service Bus connection string, the alternative to the namespace (emulator)",
+		load: func(_ *parser, c *Config, v string) { c.ServiceBusConnectionString = v }},
+	{Name: EnvRegistrationQueue, Default: "app-registrations", Meaning: "queue of registration requests",
+		load: func(p *parser, c *Config, v string) { c.RegistrationQueue = p.entity(EnvRegistrationQueue, v) }},
+	{Name: EnvRotationQueue, Default: "secret-rotations", Meaning: "queue of rotation jobs",
+		load: func(p *parser, c *Config, v string) { c.RotationQueue = p.entity(EnvRotationQueue, v) }},
+	{Name: EnvEventsTopic, Default: "app-registration-events", Meaning: "topic of outcome events",
+		load: func(p *parser, c *Config, v string) { c.EventsTopic = p.entity(EnvEventsTopic, v) }},
+	{Name: EnvRotationSchedule, Default: "0 0 */6 * * *", Meaning: "NCRONTAB (six fields) of ScheduleRotations",
+		load: func(p *parser, c *Config, v string) { c.RotationSchedule = p.schedule(EnvRotationSchedule, v) }},
+	{Name: EnvMaxLifetime, Default: strconv.Itoa(d.MaxLifetimeDays), Meaning: "longest secret lifetime a request may ask for, in days (at most 730)",
+		load: func(p *parser, c *Config, v string) { c.MaxLifetimeDays = p.integer(EnvMaxLifetime, v, 1, 730) }},
+	{Name: EnvDefaultLifetime, Default: strconv.Itoa(d.DefaultLifetimeDays), Meaning: "lifetime of a secret when the request names none, in days",
+		load: func(p *parser, c *Config, v string) { c.DefaultLifetimeDays = p.integer(EnvDefaultLifetime, v, 1, 730) }},
+	{Name: EnvRotateBefore, Default: durationText(d.RotateBefore), Meaning: "rotate when expiry is this close (capped at a third of the lifetime)",
+		load: func(p *parser, c *Config, v string) { c.RotateBefore = p.duration(EnvRotateBefore, v, time.Minute) }},
+	{Name: EnvRetireAfter, Default: durationText(d.RetireAfter), Meaning: "remove a superseded password this long after its replacement was stored",
+		load: func(p *parser, c *Config, v string) { c.RetireAfter = p.duration(EnvRetireAfter, v, time.Second) }},
+	{Name: EnvOrphanAfter, Default: durationText(d.OrphanAfter), Meaning: "remove an appreg password that no Key Vault version holds after this long",
+		load: func(p *parser, c *Config, v string) { c.OrphanAfter = p.duration(EnvOrphanAfter, v, time.Minute) }},
+	{Name: EnvMaxDeliveryCount, Default: strconv.Itoa(d.MaxDeliveryCount), Meaning: "the queues' MaxDeliveryCount; the attempt that reaches it publishes a failed event",
+		load: func(p *parser, c *Config, v string) { c.MaxDeliveryCount = p.integer(EnvMaxDeliveryCount, v, 1, 2000) }},
+	{Name: EnvEditSpacing, Default: durationText(d.EditSpacing), Meaning: "minimum gap between credential edits on one app (Graph answers 500 to rapid edits)",
+		load: func(p *parser, c *Config, v string) { c.EditSpacing = p.duration(EnvEditSpacing, v, time.Millisecond) }},
+	{Name: EnvReplicationTimeout, Default: durationText(d.ReplicationTimeout), Meaning: "how long to wait out Entra replication of a new app or service principal",
+		load: func(p *parser, c *Config, v string) {
+			c.ReplicationTimeout = p.duration(EnvReplicationTimeout, v, time.Second)
+		}},
+	{Name: EnvScanConcurrency, Default: strconv.Itoa(d.ScanConcurrency), Meaning: "apps ScheduleRotations examines in parallel",
+		load: func(p *parser, c *Config, v string) { c.ScanConcurrency = p.integer(EnvScanConcurrency, v, 1, 64) }},
+	{Name: EnvVerifyTimeout, Default: durationText(d.VerifyTimeout), Meaning: "how long to keep signing in with a new secret until Entra accepts it, before announcing it (0s: do not check)",
+		load: func(p *parser, c *Config, v string) { c.VerifyTimeout = p.duration(EnvVerifyTimeout, v, 0) }},
+	{Name: EnvVerifyScope, Default: "https://graph.microsoft.com/.default", Placeholder: "https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default", Meaning: "token scope of that sign-in; set your FHIR service's https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default to prove the token clients will use",
+		load: func(p *parser, c *Config, v string) { c.VerifyScope = p.scope(EnvVerifyScope, v) }},
+	{Name: EnvAppNamePrefix, Default: d.AppNamePrefix, Meaning: "prefix of each app's uniqueName",
+		load: func(p *parser, c *Config, v string) { c.AppNamePrefix = p.prefix(EnvAppNamePrefix, v) }},
+	{Name: EnvSecretNamePrefix, Meaning: "prefix of each Key Vault secret name (<prefix><clientName>" + d.SecretNameSuffix + ")",
+		load: func(p *parser, c *Config, v string) { c.SecretNamePrefix = p.prefix(EnvSecretNamePrefix, v) }},
+	{Name: EnvPort, Default: SetByHost, Meaning: "port the handler listens on, on 127.0.0.1",
+		load: func(p *parser, c *Config, v string) { c.Port = p.integer(EnvPort, v, 1, 65535) }},
+	{Name: EnvLogLevel, Default: "info", Meaning: "debug, info, warn or error",
+		load: func(p *parser, c *Config, v string) { c.LogLevel = p.level(EnvLogLevel, v) }},
 }
 
 // Need says which parts of the configuration a program requires.
@@ -140,64 +195,34 @@ var (
 // Load reads settings through getenv (os.Getenv in production) and validates them, reporting
 // every bad setting at once.
 func Load(getenv func(string) string, need Need) (Config, error) {
-	p := &parser{getenv: getenv}
-	c := Config{
-		TenantID:      p.str(EnvTenantID, ""),
-		ClientID:      p.str(EnvClientID, ""),
-		ClientSecret:  p.str(EnvClientSecret, ""),
-		AuthorityHost: p.httpsURL(EnvAuthorityHost, "https://login.microsoftonline.com"),
-		GraphBaseURL:  strings.TrimSuffix(p.httpsURL(EnvGraphBaseURL, "https://graph.microsoft.com"), "/"),
-		KeyVaultURL:   p.httpsURL(EnvKeyVaultURL, ""),
-		CAFile:        p.str(EnvCAFile, ""),
-
-		ServiceBusNamespace:        p.str(EnvSBNamespace, ""),
-		ServiceBusConnectionString: p.str(EnvSBConnection, ""),
-
-		RegistrationQueue: p.entity(EnvRegistrationQueue, "app-registrations"),
-		RotationQueue:     p.entity(EnvRotationQueue, "secret-rotations"),
-		EventsTopic:       p.entity(EnvEventsTopic, "app-registration-events"),
-		RotationSchedule:  p.schedule(EnvRotationSchedule, "0 0 */6 * * *"),
-
-		MaxLifetimeDays:    p.integer(EnvMaxLifetime, 180, 1, 730),
-		RotateBefore:       p.duration(EnvRotateBefore, 720*time.Hour, time.Minute),
-		RetireAfter:        p.duration(EnvRetireAfter, 168*time.Hour, time.Second),
-		OrphanAfter:        p.duration(EnvOrphanAfter, 15*time.Minute, time.Minute),
-		MaxDeliveryCount:   p.integer(EnvMaxDeliveryCount, 10, 1, 2000),
-		EditSpacing:        p.duration(EnvEditSpacing, 10*time.Second, time.Millisecond),
-		ReplicationTimeout: p.duration(EnvReplicationTimeout, 3*time.Minute, time.Second),
-		ScanConcurrency:    p.integer(EnvScanConcurrency, 4, 1, 64),
-		VerifyTimeout:      p.duration(EnvVerifyTimeout, 2*time.Minute, 0),
-		VerifyScope:        p.scope(EnvVerifyScope, "https://graph.microsoft.com/.default"),
-		AppNamePrefix:      p.prefix(EnvAppNamePrefix, "appreg-"),
-		SecretNamePrefix:   p.prefix(EnvSecretNamePrefix, ""),
-		LogLevel:           p.level(EnvLogLevel),
-	}
-	c.DefaultLifetimeDays = p.integer(EnvDefaultLifetime, 90, 1, 730)
-	if c.DefaultLifetimeDays > c.MaxLifetimeDays {
-		p.fail(EnvDefaultLifetime, fmt.Sprintf("(%d) must not exceed %s (%d)", c.DefaultLifetimeDays, EnvMaxLifetime, c.MaxLifetimeDays))
-	}
-
-	if c.TenantID == "" {
-		if need.Tenant {
-			p.fail(EnvTenantID, "is required")
+	p := &parser{}
+	var c Config
+	required := map[string]bool{EnvTenantID: need.Tenant, EnvKeyVaultURL: need.Vault, EnvPort: need.Port}
+	for _, s := range Settings {
+		v := strings.TrimSpace(getenv(s.Name))
+		if v == "" {
+			v = s.Default
 		}
-	} else if !guidRE.MatchString(c.TenantID) {
-		p.fail(EnvTenantID, "must be a tenant GUID")
+		if v == "" {
+			continue // optional, unset, no default
+		}
+		if v == Required || v == SetByHost {
+			if required[s.Name] {
+				why := "is required"
+				if v == SetByHost {
+					why = "is required (the Functions host sets it)"
+				}
+				p.fail(s.Name, why)
+			}
+			continue
+		}
+		s.load(p, &c, v)
 	}
-	if c.ClientID != "" && !guidRE.MatchString(c.ClientID) {
-		p.fail(EnvClientID, "must be a client id GUID")
+	if c.MaxLifetimeDays > 0 && c.DefaultLifetimeDays > c.MaxLifetimeDays {
+		p.fail(EnvDefaultLifetime, fmt.Sprintf("(%d) must not exceed %s (%d)", c.DefaultLifetimeDays, EnvMaxLifetime, c.MaxLifetimeDays))
 	}
 	if c.ClientSecret != "" && c.ClientID == "" {
 		p.fail(EnvClientSecret, "needs "+EnvClientID)
-	}
-	if need.Vault && p.getenv(EnvKeyVaultURL) == "" {
-		p.fail(EnvKeyVaultURL, "is required")
-	}
-	if need.Port {
-		c.Port = p.integer(EnvPort, 0, 1, 65535)
-		if p.getenv(EnvPort) == "" {
-			p.fail(EnvPort, "is required (the Functions host sets it)")
-		}
 	}
 	if need.ServiceBus {
 		switch {
@@ -206,8 +231,6 @@ func Load(getenv func(string) string, need Need) (Config, error) {
 		case c.ServiceBusConnectionString != "" && !strings.Contains(c.ServiceBusConnectionString, "Endpoint=sb://"):
 			// Never echo the value: a connection string carries a key.
 			p.fail(EnvSBConnection, "must be a Service Bus connection string (Endpoint=sb://...)")
-		case c.ServiceBusNamespace != "" && strings.Contains(c.ServiceBusNamespace, "://"):
-			p.fail(EnvSBNamespace, "must be a host name such as <ns>.servicebus.windows.net, without a scheme")
 		}
 	}
 	return c, errors.Join(p.errs...)
@@ -227,29 +250,59 @@ func Loopback(u string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Help writes one line per setting, for --help: its name, what it means, and its default.
+func Help(w io.Writer) {
+	for _, s := range Settings {
+		fmt.Fprintf(w, "  %-46s %s (%s)\n", s.Name, s.Meaning, s.DefaultText())
+	}
+}
+
+// DefaultText says what an unset setting means: "default X", "required", "set by the host" or
+// "no default".
+func (s Setting) DefaultText() string {
+	switch s.Default {
+	case "":
+		return "no default"
+	case Required:
+		return "required"
+	case SetByHost:
+		return "set by the host"
+	}
+	return "default " + s.Default
+}
+
+// durationText writes a default the way an operator would: 720h, 15m, 10s.
+func durationText(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	default:
+		return d.String()
+	}
+}
+
 type parser struct {
-	getenv func(string) string
-	errs   []error
+	errs []error
 }
 
 func (p *parser) fail(name, msg string) {
 	p.errs = append(p.errs, fmt.Errorf("setting %s %s", name, msg))
 }
 
-func (p *parser) str(name, def string) string {
-	if v := strings.TrimSpace(p.getenv(name)); v != "" {
-		return v
+func (p *parser) guid(name, v, what string) string {
+	if !guidRE.MatchString(v) {
+		p.fail(name, "must be "+what)
 	}
-	return def
+	return v
 }
 
-func (p *parser) httpsURL(name, def string) string {
-	v := p.str(name, def)
-	if v == "" {
-		return ""
-	}
+func (p *parser) httpsURL(name, v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+	if err != nil || u.Scheme != "https" || !hostRE.MatchString(u.Host) || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		// The Azure SDKs refuse to send bearer tokens over anything but TLS.
 		p.fail(name, fmt.Sprintf("must be an https:// URL with no query, got %q", v))
 		return ""
@@ -257,27 +310,30 @@ func (p *parser) httpsURL(name, def string) string {
 	return v
 }
 
-func (p *parser) entity(name, def string) string {
-	v := p.str(name, def)
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:[0-9]{1,5})?$`)
+
+func (p *parser) hostName(name, v string) string {
+	if !hostRE.MatchString(v) {
+		p.fail(name, fmt.Sprintf("must be a host name such as <ns>.servicebus.windows.net, without a scheme, got %q", v))
+	}
+	return v
+}
+
+func (p *parser) entity(name, v string) string {
 	if !entityRE.MatchString(v) {
 		p.fail(name, fmt.Sprintf("must be a Service Bus entity name, got %q", v))
 	}
 	return v
 }
 
-func (p *parser) prefix(name, def string) string {
-	v, set := p.getenv(name), p.getenv(name) != ""
-	if !set {
-		return def
-	}
+func (p *parser) prefix(name, v string) string {
 	if !prefixRE.MatchString(v) {
 		p.fail(name, "must be at most 40 letters, digits or '-'")
 	}
 	return v
 }
 
-func (p *parser) schedule(name, def string) string {
-	v := p.str(name, def)
+func (p *parser) schedule(name, v string) string {
 	if settingRef.MatchString(v) {
 		return v
 	}
@@ -287,34 +343,25 @@ func (p *parser) schedule(name, def string) string {
 	return v
 }
 
-func (p *parser) scope(name, def string) string {
-	v := p.str(name, def)
-	if u, err := url.Parse(v); err != nil || u.Scheme != "https" || u.Host == "" || !strings.HasSuffix(v, "/.default") {
+func (p *parser) scope(name, v string) string {
+	if u, err := url.Parse(v); err != nil || u.Scheme != "https" || !hostRE.MatchString(u.Host) || !strings.HasSuffix(v, "/.default") {
 		p.fail(name, fmt.Sprintf("must be a resource's https://…/.default scope, got %q", v))
 	}
 	return v
 }
 
-func (p *parser) integer(name string, def, lo, hi int) int {
-	v := p.str(name, "")
-	if v == "" {
-		return def
-	}
+func (p *parser) integer(name, v string, lo, hi int) int {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
 		p.fail(name, fmt.Sprintf("must be a whole number from %d to %d, got %q", lo, hi, v))
-		return def
+		return 0
 	}
 	return n
 }
 
 // duration accepts Go durations ("720h", "15m") and whole days ("30d"), because lifetimes and
 // grace periods are naturally said in days.
-func (p *parser) duration(name string, def, least time.Duration) time.Duration {
-	v := p.str(name, "")
-	if v == "" {
-		return def
-	}
+func (p *parser) duration(name, v string, least time.Duration) time.Duration {
 	var d time.Duration
 	var err error
 	if days, ok := strings.CutSuffix(v, "d"); ok {
@@ -326,14 +373,14 @@ func (p *parser) duration(name string, def, least time.Duration) time.Duration {
 	}
 	if err != nil || d < least {
 		p.fail(name, fmt.Sprintf("must be a duration such as 720h, 15m or 30d, at least %v, got %q", least, v))
-		return def
+		return 0
 	}
 	return d
 }
 
-func (p *parser) level(name string) slog.Level {
+func (p *parser) level(name, v string) slog.Level {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(p.str(name, "info"))); err != nil {
+	if err := l.UnmarshalText([]byte(v)); err != nil {
 		p.fail(name, "must be debug, info, warn or error")
 	}
 	return l

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -102,30 +104,92 @@ func TestLoopback(t *testing.T) {
 	}
 }
 
-func TestSettingsDocumentEveryName(t *testing.T) {
-	names := map[string]bool{}
-	for _, s := range Settings {
-		names[s.Name] = true
+// The README's settings table is the operator's reference: it is this table, row for row.
+func TestREADMESettingsTableIsTheTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
 	}
-	for _, n := range []string{EnvTenantID, EnvClientID, EnvClientSecret, EnvAuthorityHost, EnvGraphBaseURL, EnvKeyVaultURL, EnvCAFile,
-		EnvSBNamespace, EnvSBConnection, EnvRegistrationQueue, EnvRotationQueue, EnvEventsTopic, EnvRotationSchedule, EnvMaxLifetime,
-		EnvDefaultLifetime, EnvRotateBefore, EnvRetireAfter, EnvOrphanAfter, EnvMaxDeliveryCount, EnvEditSpacing, EnvReplicationTimeout,
-		EnvScanConcurrency, EnvVerifyTimeout, EnvVerifyScope, EnvAppNamePrefix, EnvSecretNamePrefix, EnvPort, EnvLogLevel} {
-		if !names[n] {
-			t.Errorf("setting %s is not in Settings", n)
+	_, section, ok := strings.Cut(string(readme), "\n### Settings\n")
+	if !ok {
+		t.Fatal("README.md has no ### Settings section")
+	}
+	section, _, _ = strings.Cut(section, "\n#")
+	var got []string
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			got = append(got, line)
+		}
+	}
+	var want []string
+	for _, s := range Settings {
+		want = append(want, readmeRow(s))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("README settings rows (-want +got):\n%s\nThe table should read:\n%s", diff, strings.Join(want, "\n"))
+	}
+}
+
+func readmeRow(s Setting) string {
+	def := "`" + s.Default + "`"
+	switch s.Default {
+	case "":
+		def = "—"
+	case Required, SetByHost:
+		def = s.Default
+	}
+	return fmt.Sprintf("| `%s` | %s | %s |", s.Name, def, s.Meaning)
+}
+
+// local.settings.json.example is what a deployment starts from: it names every setting, each
+// with its default or an obvious placeholder that Load refuses.
+func TestExampleSettingsNameEverySetting(t *testing.T) {
+	raw, err := os.ReadFile("../../local.settings.json.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example struct{ Values map[string]string }
+	if err := json.Unmarshal(raw, &example); err != nil {
+		t.Fatal(err)
+	}
+	hostOwn := map[string]bool{"FUNCTIONS_WORKER_RUNTIME": true, "AzureWebJobsStorage": true}
+	known := map[string]bool{}
+	for _, s := range Settings {
+		known[s.Name] = true
+		v, ok := example.Values[s.Name]
+		switch {
+		case s.Default == SetByHost:
+			if ok {
+				t.Errorf("%s is set by the host; the example must not set it", s.Name)
+			}
+		case !ok:
+			t.Errorf("local.settings.json.example lacks %s", s.Name)
+		case s.Placeholder != "" && v != s.Placeholder:
+			t.Errorf("%s = %q in the example, want the placeholder %q", s.Name, v, s.Placeholder)
+		case s.Placeholder == "" && v != s.Default:
+			t.Errorf("%s = %q in the example, want its default %q", s.Name, v, s.Default)
+		}
+	}
+	for k := range example.Values {
+		if !known[k] && !hostOwn[k] {
+			t.Errorf("the example sets %s, which nothing reads", k)
+		}
+	}
+	// Unedited, the example must not pass: each placeholder is named.
+	_, err = Load(func(k string) string { return example.Values[k] }, Need{Tenant: true, Vault: true, ServiceBus: true})
+	for _, s := range Settings {
+		if s.Placeholder != "" && (err == nil || !strings.Contains(err.Error(), "setting "+s.Name+" ")) {
+			t.Errorf("the placeholder of %s passes Load: %v", s.Name, err)
 		}
 	}
 }
 
-// The README's settings table is the operator's reference; it must not drift from the code.
-func TestREADMEDocumentsEverySetting(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Skipf("no README next to the module: %v", err)
-	}
+func TestHelpShowsEverySettingAndDefault(t *testing.T) {
+	var b strings.Builder
+	Help(&b)
 	for _, s := range Settings {
-		if !strings.Contains(string(readme), "| `"+s.Name+"` |") {
-			t.Errorf("README's settings table lacks %s", s.Name)
+		if !strings.Contains(b.String(), s.Name) || !strings.Contains(b.String(), s.Meaning+" ("+s.DefaultText()+")") {
+			t.Errorf("help lacks %s with its meaning and default", s.Name)
 		}
 	}
 }

@@ -8,31 +8,31 @@ import (
 	"time"
 )
 
-// Options tune a Service. A nil *Options, and every zero field, means the default in brackets.
+// Options tune a Service. A nil *Options, and every zero field, means the value in Defaults.
 type Options struct {
 	TenantID         string // recorded in events and tags
-	AppNamePrefix    string // uniqueName = prefix + clientName ["appreg-"]
-	SecretNamePrefix string // Key Vault name = prefix + clientName + SecretNameSuffix [""]
-	SecretNameSuffix string // ["-client-secret"]
+	AppNamePrefix    string // uniqueName = prefix + clientName
+	SecretNamePrefix string // Key Vault name = prefix + clientName + SecretNameSuffix
+	SecretNameSuffix string
 
-	MaxLifetimeDays     int // [180]
-	DefaultLifetimeDays int // [90]
+	MaxLifetimeDays     int // the longest lifetime a request may ask for
+	DefaultLifetimeDays int // the lifetime of a request that names none
 
-	RotateBefore time.Duration // rotate when exp is this close, capped at lifetime/3 [720h]
-	RetireAfter  time.Duration // remove a superseded password after this long [168h]
-	OrphanAfter  time.Duration // remove an unreferenced appreg password after this long [15m]
+	RotateBefore time.Duration // rotate when exp is this close, capped at lifetime/3
+	RetireAfter  time.Duration // remove a superseded password after this long
+	OrphanAfter  time.Duration // remove an unreferenced appreg password after this long
 
-	MaxDeliveryCount int // the queue's MaxDeliveryCount; the attempt reaching it publishes "failed" [10]
+	MaxDeliveryCount int // the queue's MaxDeliveryCount; the attempt reaching it publishes "failed"
 
-	ReplicationTimeout time.Duration // how long to wait out directory replication [3m]
-	RetryBase          time.Duration // first backoff for replication and store retries [2s]
-	RetryMax           time.Duration // backoff cap [20s]
-	StoreAttempts      int           // Key Vault write attempts before compensating [3]
-	EditSpacing        time.Duration // minimum gap between credential edits on one app [10s]
-	ScanConcurrency    int           // apps examined in parallel by ScheduleRotations [4]
+	ReplicationTimeout time.Duration // how long to wait out directory replication
+	RetryBase          time.Duration // first backoff for replication and store retries
+	RetryMax           time.Duration // backoff cap
+	StoreAttempts      int           // Key Vault write attempts before compensating
+	EditSpacing        time.Duration // minimum gap between credential edits on one app
+	ScanConcurrency    int           // apps examined in parallel by ScheduleRotations
 
 	// Verifier, when set, signs in with every new secret before its event is published, retrying
-	// for up to VerifyTimeout [2m] while Entra replicates the password.
+	// for up to VerifyTimeout while Entra replicates the password.
 	Verifier      Verifier
 	VerifyTimeout time.Duration
 
@@ -57,41 +57,62 @@ type Service struct {
 	gate  *gate
 }
 
+// Defaults are what a nil *Options, or a zero field, means. internal/config parses and documents
+// the app settings from these values, so each default is written once.
+var Defaults = Options{
+	AppNamePrefix:       "appreg-",
+	SecretNameSuffix:    "-client-secret",
+	MaxLifetimeDays:     180,
+	DefaultLifetimeDays: 90,
+	RotateBefore:        720 * time.Hour,
+	RetireAfter:         168 * time.Hour,
+	OrphanAfter:         15 * time.Minute,
+	MaxDeliveryCount:    10,
+	ReplicationTimeout:  3 * time.Minute,
+	RetryBase:           2 * time.Second,
+	RetryMax:            20 * time.Second,
+	StoreAttempts:       3,
+	EditSpacing:         10 * time.Second,
+	ScanConcurrency:     4,
+	VerifyTimeout:       2 * time.Minute,
+}
+
 // New returns a Service over the given adapters.
 func New(dir Directory, store SecretStore, pub Publisher, opts *Options) *Service {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	def := func(p *time.Duration, d time.Duration) {
+	d := Defaults
+	def := func(p *time.Duration, v time.Duration) {
 		if *p <= 0 {
-			*p = d
+			*p = v
 		}
 	}
-	defInt := func(p *int, d int) {
+	defInt := func(p *int, v int) {
 		if *p <= 0 {
-			*p = d
+			*p = v
 		}
 	}
 	if o.AppNamePrefix == "" {
-		o.AppNamePrefix = "appreg-"
+		o.AppNamePrefix = d.AppNamePrefix
 	}
 	if o.SecretNameSuffix == "" {
-		o.SecretNameSuffix = "-client-secret"
+		o.SecretNameSuffix = d.SecretNameSuffix
 	}
-	defInt(&o.MaxLifetimeDays, 180)
-	defInt(&o.DefaultLifetimeDays, 90)
-	def(&o.RotateBefore, 720*time.Hour)
-	def(&o.RetireAfter, 168*time.Hour)
-	def(&o.OrphanAfter, 15*time.Minute)
-	defInt(&o.MaxDeliveryCount, 10)
-	def(&o.ReplicationTimeout, 3*time.Minute)
-	def(&o.RetryBase, 2*time.Second)
-	def(&o.RetryMax, 20*time.Second)
-	defInt(&o.StoreAttempts, 3)
-	def(&o.EditSpacing, 10*time.Second)
-	defInt(&o.ScanConcurrency, 4)
-	def(&o.VerifyTimeout, 2*time.Minute)
+	defInt(&o.MaxLifetimeDays, d.MaxLifetimeDays)
+	defInt(&o.DefaultLifetimeDays, d.DefaultLifetimeDays)
+	def(&o.RotateBefore, d.RotateBefore)
+	def(&o.RetireAfter, d.RetireAfter)
+	def(&o.OrphanAfter, d.OrphanAfter)
+	defInt(&o.MaxDeliveryCount, d.MaxDeliveryCount)
+	def(&o.ReplicationTimeout, d.ReplicationTimeout)
+	def(&o.RetryBase, d.RetryBase)
+	def(&o.RetryMax, d.RetryMax)
+	defInt(&o.StoreAttempts, d.StoreAttempts)
+	def(&o.EditSpacing, d.EditSpacing)
+	defInt(&o.ScanConcurrency, d.ScanConcurrency)
+	def(&o.VerifyTimeout, d.VerifyTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
