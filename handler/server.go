@@ -86,7 +86,8 @@ func (s *server) trigger(function, binding string, handle handleFunc) http.Handl
 
 		out, err := handle(r.Context(), body, d)
 		if err != nil {
-			log.Error("invocation failed; the message will be redelivered", slog.Any("error", err), slog.Duration("elapsed", time.Since(start)))
+			// The registrar has logged why, once; this line only closes the invocation.
+			log.Info("invocation failed", slog.Duration("elapsed", time.Since(start)))
 			writeJSON(w, http.StatusInternalServerError, invokeResult{
 				Logs: []string{fmt.Sprintf("%s failed (delivery %d): %v", function, d.DeliveryCount, err)},
 			})

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"appreg/internal/azerr"
 	"appreg/internal/registrar"
 )
 
@@ -25,17 +27,19 @@ type Verifier struct {
 var _ registrar.Verifier = (*Verifier)(nil)
 
 // Authenticates asks Entra for a token with the secret. A 400 or 401 from Entra means it does not
-// accept the secret (yet: a new password replicates within seconds), which is CodeReplicating so
-// the registrar waits and asks again; anything else is CodeUnavailable. Neither the secret nor
-// Entra's response body reaches the error.
+// accept the secret yet (a new password replicates within seconds), which is CodeReplicating so
+// the registrar waits and asks again — unless Entra names the scope (AADSTS500011, 70011) or an
+// expired secret, which no wait will fix and is CodeInvalid. Neither the secret nor Entra's
+// response body reaches the error.
 func (v *Verifier) Authenticates(ctx context.Context, appID string, secret registrar.SecretValue) error {
 	host := v.AuthorityHost
 	if host == "" {
 		host = cloud.AzurePublic.ActiveDirectoryAuthorityHost
 	}
+	const op = "entra.verify"
 	microsoft, err := microsoftAuthority(host)
 	if err != nil {
-		return &registrar.Error{Code: registrar.CodeInternal, Op: "entra.verify", Message: err.Error()}
+		return &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: err.Error()}
 	}
 	// A fresh credential per check: MSAL caches tokens per credential, and a cached token would
 	// prove nothing about the secret.
@@ -48,20 +52,39 @@ func (v *Verifier) Authenticates(ctx context.Context, appID string, secret regis
 		DisableInstanceDiscovery: !microsoft,
 	})
 	if err != nil {
-		return &registrar.Error{Code: registrar.CodeInternal, Op: "entra.verify", Message: "building the credential failed"}
+		return &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: "building the credential failed"}
 	}
 	_, err = cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{v.Scope}, TenantID: v.TenantID})
 	if err == nil {
 		return nil
 	}
 	var afe *azidentity.AuthenticationFailedError
-	if errors.As(err, &afe) && afe.RawResponse != nil {
-		status := afe.RawResponse.StatusCode
-		if status == 400 || status == 401 {
-			return &registrar.Error{Code: registrar.CodeReplicating, Op: "entra.verify",
-				Message: fmt.Sprintf("Entra does not accept the new secret yet (HTTP %d)", status)}
-		}
-		return &registrar.Error{Code: registrar.CodeUnavailable, Op: "entra.verify", Message: fmt.Sprintf("token request answered HTTP %d", status)}
+	if !errors.As(err, &afe) {
+		return azerr.Transport(op, err)
 	}
-	return &registrar.Error{Code: registrar.CodeUnavailable, Op: "entra.verify", Message: "token request failed"}
+	r, ok := azerr.TokenResponse(afe)
+	if !ok {
+		return azerr.Transport(op, err)
+	}
+	switch {
+	case r.Code == aadstsUnknownResource || r.Code == aadstsInvalidScope:
+		// Not lag: the scope names nothing Entra will issue tokens for. Waiting out the verify
+		// window would only delay every announcement; say which setting is wrong instead.
+		return &registrar.Error{Code: registrar.CodeInvalid, Op: op,
+			Message: fmt.Sprintf("Entra refuses the verify scope %q (%s): check SECRET_VERIFY_SCOPE", v.Scope, r.Describe())}
+	case r.Code == aadstsExpiredSecret:
+		return &registrar.Error{Code: registrar.CodeInvalid, Op: op, Message: "Entra says the new secret has expired (" + r.Describe() + ")"}
+	case r.Status == http.StatusBadRequest || r.Status == http.StatusUnauthorized:
+		// AADSTS7000215 (secret unknown), 700016 (app unknown), 7000229 (no service principal):
+		// what Entra answers until the new password and its app reach every replica.
+		return &registrar.Error{Code: registrar.CodeReplicating, Op: op, Message: "Entra does not accept the new secret yet (" + r.Describe() + ")"}
+	}
+	return &registrar.Error{Code: registrar.CodeUnavailable, Op: op, Message: "token request failed (" + r.Describe() + ")", RetryAfter: r.RetryAfter}
 }
+
+// AADSTS codes the verifier tells apart.
+const (
+	aadstsUnknownResource = "AADSTS500011" // the resource principal was not found in the tenant
+	aadstsInvalidScope    = "AADSTS70011"  // the scope is not valid
+	aadstsExpiredSecret   = "AADSTS7000222"
+)

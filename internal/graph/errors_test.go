@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
+	"appreg/internal/azerr"
 	"appreg/internal/registrar"
 )
 
@@ -58,6 +58,8 @@ func TestTranslate(t *testing.T) {
 		{"token refused", odataErr(401, "InvalidAuthenticationToken", "Access token is empty.", ""), absent, registrar.CodeForbidden, 0, ""},
 		{"conflict", odataErr(409, "Request_MultipleObjectsWithSameKeyValue", "dup", ""), absent, registrar.CodeConflict, 0, ""},
 		{"throttled", odataErr(429, "TooManyRequests", "slow down", "7"), absent, registrar.CodeThrottled, 7 * time.Second, ""},
+		// Graph documents fractional Retry-After values; Atoi read them as no hint at all.
+		{"throttled with a fraction", odataErr(429, "TooManyRequests", "slow down", "2.128"), absent, registrar.CodeThrottled, 2128 * time.Millisecond, ""},
 		{"server error", odataErr(500, "generalException", "boom", ""), absent, registrar.CodeUnavailable, 0, ""},
 		{"unavailable with hint", odataErr(503, "ServiceUnavailable", "later", "2"), absent, registrar.CodeUnavailable, 2 * time.Second, ""},
 		{"api error without body", &abstractions.ApiError{Message: "x", ResponseStatusCode: 502}, absent, registrar.CodeUnavailable, 0, "HTTP 502"},
@@ -93,30 +95,7 @@ func TestTranslate(t *testing.T) {
 
 func TestTranslateBoundsMessage(t *testing.T) {
 	err := translate("graph.op", odataErr(400, "Request_BadRequest", strings.Repeat("é", 400), ""), absent)
-	if n := len(err.(*registrar.Error).Message); n > maxMessage+40 {
+	if n := len(err.(*registrar.Error).Message); n > azerr.MaxMessage+40 {
 		t.Errorf("message is %d bytes", n)
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-	}{
-		{"1", time.Second},
-		{" 30 ", 30 * time.Second},
-		{"0", 0},
-		{"-1", 0},
-		{"soon", 0},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			if got := parseRetryAfter(tt.in, now); got != tt.want {
-				t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
-			}
-		})
 	}
 }

@@ -81,7 +81,7 @@ func (c *Client) RemovePassword(ctx context.Context, appObjectID, keyID string) 
 	body.SetKeyId(&id)
 	sdkErr := c.sdk.Applications().ByApplicationId(appObjectID).RemovePassword().Post(ctx, body, nil)
 	err := translate(op, sdkErr, replicating)
-	if g, ok := inspect(sdkErr); ok && (g.status == http.StatusNotFound || g.status == http.StatusBadRequest) {
+	if r, ok := inspect(sdkErr); ok && (r.Status == http.StatusNotFound || r.Status == http.StatusBadRequest) {
 		err = c.confirmRemoved(ctx, op, appObjectID, keyID, err)
 	}
 	c.logCall(ctx, op, start, err, slog.String("appObjectId", appObjectID), slog.String("keyId", keyID))
@@ -94,8 +94,8 @@ func (c *Client) confirmRemoved(ctx context.Context, op, appObjectID, keyID stri
 		QueryParameters: &applications.ApplicationItemRequestBuilderGetQueryParameters{Select: []string{"id", "passwordCredentials"}},
 	})
 	if err != nil {
-		if g, ok := inspect(err); ok && g.status == http.StatusNotFound {
-			return &registrar.Error{Code: registrar.CodeReplicating, Op: op, Message: "application not visible yet: " + describe(g), Err: err}
+		if r, ok := inspect(err); ok && r.Status == http.StatusNotFound {
+			return r.Error(op, registrar.CodeReplicating, "application not visible yet", err)
 		}
 		return orig
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
+	"appreg/internal/azerr"
 	"appreg/internal/registrar"
 )
 
@@ -113,7 +114,7 @@ func TestTranslateResponseErrors(t *testing.T) {
 					}
 				}
 			}
-			if len(e.Message) > maxMessage+200 {
+			if len(e.Message) > azerr.MaxMessage+200 {
 				t.Errorf("message is %d bytes long", len(e.Message))
 			}
 		})
@@ -146,39 +147,5 @@ func TestTranslateOtherErrors(t *testing.T) {
 	}
 	if translate("op", "s", nil, time.Now()) != nil {
 		t.Error("translate(nil) != nil")
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		name string
-		h    http.Header
-		want time.Duration
-	}{
-		{name: "none", h: http.Header{}, want: 0},
-		{name: "seconds", h: http.Header{"Retry-After": {"3"}}, want: 3 * time.Second},
-		{name: "zero", h: http.Header{"Retry-After": {"0"}}, want: 0},
-		{name: "garbage", h: http.Header{"Retry-After": {"soon"}}, want: 0},
-		{name: "past date", h: http.Header{"Retry-After": {now.Add(-time.Minute).Format(http.TimeFormat)}}, want: 0},
-		{name: "retry-after-ms wins", h: http.Header{"Retry-After-Ms": {"20"}, "Retry-After": {"3"}}, want: 20 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := parseRetryAfter(tt.h, now); got != tt.want {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestClip(t *testing.T) {
-	long := strings.Repeat("é", maxMessage)
-	got := clip(long)
-	if !strings.HasSuffix(got, "…") || len(got) > maxMessage+len("…") {
-		t.Errorf("clip(long) = %d bytes", len(got))
-	}
-	if got := clip("a\n  b\tc"); got != "a b c" {
-		t.Errorf("clip = %q", got)
 	}
 }

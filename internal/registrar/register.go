@@ -326,23 +326,28 @@ func (s *Service) failed(ctx context.Context, base Event, d Delivery, err error,
 	if ErrorCode(err) == CodeInvalid {
 		return s.rejected(ctx, base, []Reason{{Code: RejectDirectoryRefused, Message: err.Error()}})
 	}
-	log.Error("attempt failed; the message will be redelivered", slog.Any("error", err), slog.Bool("finalAttempt", s.finalAttempt(d)))
-	if s.finalAttempt(d) {
-		ev := base
-		ev.Type = EventFailed
-		ev.Reasons = []Reason{{Code: string(ErrorCode(err)), Message: clip(err.Error(), maxReasonText)}}
-		var rev *revocationError
-		if errors.As(err, &rev) {
-			// The new secret exists and is announced here, with what a person must still remove.
-			ev.AppID, ev.AppObjectID, ev.KeyID, ev.SecretURI, ev.ExpiresOn = rev.event.AppID, rev.event.AppObjectID, rev.event.KeyID, rev.event.SecretURI, rev.event.ExpiresOn
-			ev.StillValidKeyIDs = rev.stillValid
-			ev.Reasons = append([]Reason{{Code: ReasonRevocationIncomplete, Message: fmt.Sprintf(
-				"the new secret is stored, but %d old password(s) still sign in and must be removed by hand: az ad app credential delete --id %s --key-id <keyId>",
-				len(rev.stillValid), rev.event.AppID)}}, ev.Reasons...)
-		}
-		if _, perr := s.publish(ctx, ev); perr != nil {
-			log.Error("publishing the failed event failed", slog.Any("error", perr))
-		}
+	// Logged once, here: at Warn while another delivery will try again, at Error when none will.
+	if !s.finalAttempt(d) {
+		log.Warn("attempt failed; the message will be redelivered", slog.Any("error", err),
+			slog.Int("attempt", d.DeliveryCount), slog.Int("maxAttempts", s.opt.MaxDeliveryCount))
+		return Outcome{}, err
+	}
+	log.Error("final attempt failed; the message will be dead-lettered", slog.Any("error", err),
+		slog.Int("attempt", d.DeliveryCount), slog.Int("maxAttempts", s.opt.MaxDeliveryCount))
+	ev := base
+	ev.Type = EventFailed
+	ev.Reasons = []Reason{{Code: string(ErrorCode(err)), Message: clip(err.Error(), maxReasonText)}}
+	var rev *revocationError
+	if errors.As(err, &rev) {
+		// The new secret exists and is announced here, with what a person must still remove.
+		ev.AppID, ev.AppObjectID, ev.KeyID, ev.SecretURI, ev.ExpiresOn = rev.event.AppID, rev.event.AppObjectID, rev.event.KeyID, rev.event.SecretURI, rev.event.ExpiresOn
+		ev.StillValidKeyIDs = rev.stillValid
+		ev.Reasons = append([]Reason{{Code: ReasonRevocationIncomplete, Message: fmt.Sprintf(
+			"the new secret is stored, but %d old password(s) still sign in and must be removed by hand: az ad app credential delete --id %s --key-id <keyId>",
+			len(rev.stillValid), rev.event.AppID)}}, ev.Reasons...)
+	}
+	if _, perr := s.publish(ctx, ev); perr != nil {
+		log.Error("publishing the failed event failed", slog.Any("error", perr))
 	}
 	return Outcome{}, err
 }
