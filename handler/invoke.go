@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -91,6 +92,18 @@ func (inv invocation) metaString(key string) string {
 		return ""
 	}
 	return string(b)
+}
+
+// metaTime reads a time metadata value. The host writes EnqueuedTimeUtc as .NET's unspecified
+// kind ("2026-03-04T05:06:01", UTC by name) and other times with an offset; either parses.
+func (inv invocation) metaTime(key string) time.Time {
+	s := strings.TrimSpace(inv.metaString(key))
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.9999999", "2006-01-02T15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
 }
 
 // metaInt reads a numeric metadata value; the host sends numbers as strings ("DeliveryCount":"1").

@@ -1,6 +1,6 @@
 // Command handler is appreg's Azure Functions custom handler. The Functions host starts it with
 // FUNCTIONS_CUSTOMHANDLER_PORT and the app settings in its environment, probes GET /, and POSTs
-// one invocation per Service Bus message or timer tick to /RegisterApp, /RotateSecret and
+// one invocation per command-queue message to /ClientCommand and per timer tick to
 // /ScheduleRotations. It listens on 127.0.0.1 only: nothing but the host may call it.
 package main
 
@@ -39,7 +39,7 @@ const usage = `Usage: handler [--check]
 
 appreg's Azure Functions custom handler. The Functions host (or funchost) starts it; it reads its
 settings from the environment, listens on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT and serves
-GET / (readiness), POST /RegisterApp, /RotateSecret and /ScheduleRotations.
+GET / (readiness), POST /ClientCommand and /ScheduleRotations.
 
 Flags:
   --check   validate the settings and exit (0 valid, 2 invalid)
@@ -166,7 +166,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 	if err != nil {
 		return nil, nil, err
 	}
-	pub, err := servicebus.NewPublisher(sb, cfg.EventsTopic, cfg.RotationQueue, log)
+	pub, err := servicebus.NewPublisher(sb, cfg.EventsTopic, cfg.CommandQueue, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,8 +177,9 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 		_ = sb.Close(ctx)
 	}
 	log.Info("handler configured", slog.String("identity", credOpts.Kind()), slog.String("graph", cfg.GraphBaseURL),
-		slog.String("keyVault", cfg.KeyVaultURL), slog.String("eventsTopic", cfg.EventsTopic), slog.String("rotationQueue", cfg.RotationQueue))
+		slog.String("keyVault", cfg.KeyVaultURL), slog.String("eventsTopic", cfg.EventsTopic), slog.String("commandQueue", cfg.CommandQueue))
 	opts := serviceOptions(cfg, log)
+	opts.DeadLetters = servicebus.NewDeadLetters(sb, cfg.CommandQueue)
 	if cfg.VerifyTimeout > 0 {
 		opts.Verifier = &azauth.Verifier{TenantID: cfg.TenantID, AuthorityHost: cfg.AuthorityHost, Scope: cfg.VerifyScope, Transport: httpClient}
 		opts.VerifyTimeout = cfg.VerifyTimeout
@@ -200,9 +201,10 @@ func serviceOptions(cfg config.Config, log *slog.Logger) *registrar.Options {
 		RetireAfter:         cfg.RetireAfter,
 		OrphanAfter:         cfg.OrphanAfter,
 		MaxDeliveryCount:    cfg.MaxDeliveryCount,
+		RetryBudget:         cfg.RetryBudget,
+		AttemptTimeout:      cfg.AttemptTimeout,
 		ReplicationTimeout:  cfg.ReplicationTimeout,
 		EditSpacing:         cfg.EditSpacing,
-		ScanConcurrency:     cfg.ScanConcurrency,
 		SelfAppID:           cfg.ClientID,
 		Logger:              log,
 	}

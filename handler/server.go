@@ -15,15 +15,13 @@ import (
 
 // service is what the routes need from the domain.
 type service interface {
-	Register(ctx context.Context, body []byte, d registrar.Delivery) (registrar.Outcome, error)
-	Rotate(ctx context.Context, body []byte, d registrar.Delivery) (registrar.Outcome, error)
+	Handle(ctx context.Context, kind string, body []byte, d registrar.Delivery) (registrar.Outcome, error)
 	ScheduleRotations(ctx context.Context) (registrar.ScheduleReport, error)
 }
 
 // Binding names in functions/*/function.json.
 const (
-	bindingRequest = "request"
-	bindingJob     = "job"
+	bindingCommand = "command"
 	bindingTimer   = "timer"
 )
 
@@ -40,8 +38,7 @@ type server struct {
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.ready)
-	mux.HandleFunc("POST /RegisterApp", s.trigger("RegisterApp", bindingRequest, s.svc.Register))
-	mux.HandleFunc("POST /RotateSecret", s.trigger("RotateSecret", bindingJob, s.svc.Rotate))
+	mux.HandleFunc("POST /ClientCommand", s.clientCommand)
 	mux.HandleFunc("POST /ScheduleRotations", s.scheduleRotations)
 	mux.HandleFunc("/", s.notFound)
 	return mux
@@ -56,46 +53,51 @@ func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusNotFound, invokeResult{Logs: []string{fmt.Sprintf("no function at %s %s", r.Method, r.URL.Path)}})
 }
 
-type handleFunc func(context.Context, []byte, registrar.Delivery) (registrar.Outcome, error)
-
-// trigger adapts a Service Bus-triggered domain call to the invoke protocol: 200 completes the
-// message, anything else makes the host abandon it for redelivery.
-func (s *server) trigger(function, binding string, handle handleFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		log := s.log.With(slog.String("function", function), slog.String("invocationId", r.Header.Get("X-Azure-Functions-InvocationId")))
-		inv, status, err := readInvocation(w, r)
-		if err != nil {
-			log.Error("bad invocation", slog.Any("error", err))
-			writeJSON(w, status, invokeResult{Logs: []string{err.Error()}})
-			return
-		}
-		body, err := inv.message(binding)
-		if err != nil {
-			log.Error("bad invocation", slog.Any("error", err))
-			writeJSON(w, http.StatusBadRequest, invokeResult{Logs: []string{err.Error()}})
-			return
-		}
-		d := registrar.Delivery{MessageID: inv.metaString("MessageId")}
-		if n, err := inv.metaInt("DeliveryCount"); err == nil {
-			d.DeliveryCount = n
-		} else {
-			d.DeliveryCount = 1
-		}
-		log = log.With(slog.String("messageId", d.MessageID), slog.Int("deliveryCount", d.DeliveryCount))
-
-		out, err := handle(r.Context(), body, d)
-		if err != nil {
-			// The registrar has logged why, once; this line only closes the invocation.
-			log.Info("invocation failed", slog.Duration("elapsed", time.Since(start)))
-			writeJSON(w, http.StatusInternalServerError, invokeResult{
-				Logs: []string{fmt.Sprintf("%s failed (delivery %d): %v", function, d.DeliveryCount, err)},
-			})
-			return
-		}
-		log.Info("invocation succeeded", slog.String("outcome", string(out.Event.Type)), slog.Bool("reused", out.Reused), slog.Duration("elapsed", time.Since(start)))
-		writeJSON(w, http.StatusOK, invokeResult{Logs: []string{summarize(out)}, ReturnValue: out.Event})
+// clientCommand adapts a message of the command queue to the invoke protocol: its Subject names
+// the command, its SessionId the client. 200 completes the message; anything else makes the host
+// abandon it for redelivery.
+func (s *server) clientCommand(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	log := s.log.With(slog.String("function", "ClientCommand"), slog.String("invocationId", r.Header.Get("X-Azure-Functions-InvocationId")))
+	inv, status, err := readInvocation(w, r)
+	if err != nil {
+		log.Error("bad invocation", slog.Any("error", err))
+		writeJSON(w, status, invokeResult{Logs: []string{err.Error()}})
+		return
 	}
+	body, err := inv.message(bindingCommand)
+	if err != nil {
+		log.Error("bad invocation", slog.Any("error", err))
+		writeJSON(w, http.StatusBadRequest, invokeResult{Logs: []string{err.Error()}})
+		return
+	}
+	d := registrar.Delivery{
+		MessageID:    inv.metaString("MessageId"),
+		SessionID:    inv.metaString("SessionId"),
+		EnqueuedTime: inv.metaTime("EnqueuedTimeUtc"),
+	}
+	if n, err := inv.metaInt("DeliveryCount"); err == nil {
+		d.DeliveryCount = n
+	} else {
+		d.DeliveryCount = 1
+	}
+	kind := inv.metaString("Subject")
+	if kind == "" {
+		kind = inv.metaString("Label") // the name older extensions give Subject
+	}
+	log = log.With(slog.String("messageId", d.MessageID), slog.String("command", kind), slog.String("sessionId", d.SessionID), slog.Int("deliveryCount", d.DeliveryCount))
+
+	out, err := s.svc.Handle(r.Context(), kind, body, d)
+	if err != nil {
+		// The registrar has logged why, once; this line only closes the invocation.
+		log.Info("invocation failed", slog.Duration("elapsed", time.Since(start)))
+		writeJSON(w, http.StatusInternalServerError, invokeResult{
+			Logs: []string{fmt.Sprintf("ClientCommand %s failed (delivery %d): %v", kind, d.DeliveryCount, err)},
+		})
+		return
+	}
+	log.Info("invocation succeeded", slog.String("outcome", string(out.Event.Type)), slog.Bool("reused", out.Reused), slog.Duration("elapsed", time.Since(start)))
+	writeJSON(w, http.StatusOK, invokeResult{Logs: []string{summarize(out)}, ReturnValue: out.Event})
 }
 
 func (s *server) scheduleRotations(w http.ResponseWriter, r *http.Request) {
@@ -111,8 +113,8 @@ func (s *server) scheduleRotations(w http.ResponseWriter, r *http.Request) {
 		_ = json.Unmarshal(raw, &timer)
 	}
 	rep, err := s.svc.ScheduleRotations(r.Context())
-	line := fmt.Sprintf("ScheduleRotations: %d apps, %d secrets, %d due, %d enqueued, %d retired, %d failed",
-		rep.Apps, rep.Secrets, rep.Due, rep.Enqueued, rep.Retired, rep.Failed)
+	line := fmt.Sprintf("ScheduleRotations: %d apps, %d secrets, %d rotations and %d maintenance jobs sent, %d dead letters announced, %d failed",
+		rep.Apps, rep.Secrets, rep.Due, rep.Maintenance, rep.DeadLettered, rep.Failed)
 	if err != nil {
 		// The host only logs a failed timer run; the next run starts afresh from Graph and Key Vault.
 		log.Error("schedule run incomplete", slog.Any("error", err), slog.Bool("isPastDue", timer.IsPastDue), slog.Duration("elapsed", time.Since(start)))
@@ -143,6 +145,8 @@ func readInvocation(w http.ResponseWriter, r *http.Request) (invocation, int, er
 func summarize(out registrar.Outcome) string {
 	e := out.Event
 	switch e.Type {
+	case "":
+		return "done: nothing to announce"
 	case registrar.EventRejected:
 		return fmt.Sprintf("rejected request %s: %v", e.RequestID, e.Reasons)
 	default:

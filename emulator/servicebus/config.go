@@ -16,8 +16,7 @@ const (
 	DefaultMaxDeliveryCount   = 10
 	DefaultDuplicateWindow    = 10 * time.Minute
 	maxLockDuration           = 5 * time.Minute
-	defaultRegistrationQueue  = "app-registrations"
-	defaultRotationQueue      = "secret-rotations"
+	defaultCommandQueue       = "app-commands"
 	defaultEventsTopic        = "app-registration-events"
 	defaultEventsSubscription = "appreg"
 )
@@ -64,12 +63,15 @@ type Subscription struct {
 // DefaultConfig declares appreg's entities.
 func DefaultConfig() *Config {
 	c := &Config{}
-	dup := EntityProperties{RequiresDuplicateDetection: true}
-	c.AddQueue(defaultRegistrationQueue, dup)
-	c.AddQueue(defaultRotationQueue, dup)
+	// One session per client serialises its commands across every instance.
+	c.AddQueue(defaultCommandQueue, EntityProperties{RequiresDuplicateDetection: true, RequiresSession: true})
 	// Events carry MessageId <requestId>:<type>, so duplicate detection collapses the resends of
-	// a redelivered request; readers peek rather than consume, so events age out instead.
-	c.AddTopic(defaultEventsTopic, EntityProperties{RequiresDuplicateDetection: true, DefaultMessageTimeToLive: 7 * 24 * time.Hour}, defaultEventsSubscription)
+	// a redelivered request, and the day-long window covers the scheduler re-announcing a dead
+	// letter; readers peek rather than consume, so events age out instead.
+	c.AddTopic(defaultEventsTopic, EntityProperties{
+		RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: 24 * time.Hour,
+		DefaultMessageTimeToLive: 7 * 24 * time.Hour,
+	}, defaultEventsSubscription)
 	return c
 }
 

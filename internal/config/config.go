@@ -37,10 +37,9 @@ type Config struct {
 	ServiceBusNamespace        string // identity-based connection
 	ServiceBusConnectionString string // connection-string alternative
 
-	RegistrationQueue string
-	RotationQueue     string
-	EventsTopic       string
-	RotationSchedule  string
+	CommandQueue     string
+	EventsTopic      string
+	RotationSchedule string
 
 	MaxLifetimeDays     int
 	DefaultLifetimeDays int
@@ -48,9 +47,10 @@ type Config struct {
 	RetireAfter         time.Duration
 	OrphanAfter         time.Duration
 	MaxDeliveryCount    int
+	RetryBudget         time.Duration
+	AttemptTimeout      time.Duration
 	EditSpacing         time.Duration
 	ReplicationTimeout  time.Duration
-	ScanConcurrency     int
 	VerifyTimeout       time.Duration // 0: new secrets are not test-signed-in
 	VerifyScope         string
 	AppNamePrefix       string
@@ -72,8 +72,7 @@ const (
 	EnvCAFile             = "APPREG_CA_FILE"
 	EnvSBNamespace        = "ServiceBusConnection__fullyQualifiedNamespace"
 	EnvSBConnection       = "ServiceBusConnection"
-	EnvRegistrationQueue  = "REGISTRATION_QUEUE"
-	EnvRotationQueue      = "ROTATION_QUEUE"
+	EnvCommandQueue       = "COMMAND_QUEUE"
 	EnvEventsTopic        = "EVENTS_TOPIC"
 	EnvRotationSchedule   = "ROTATION_SCHEDULE"
 	EnvMaxLifetime        = "MAX_SECRET_LIFETIME_DAYS"
@@ -82,9 +81,10 @@ const (
 	EnvRetireAfter        = "RETIRE_AFTER"
 	EnvOrphanAfter        = "ORPHAN_AFTER"
 	EnvMaxDeliveryCount   = "MAX_DELIVERY_COUNT"
+	EnvRetryBudget        = "RETRY_BUDGET"
+	EnvAttemptTimeout     = "ATTEMPT_TIMEOUT"
 	EnvEditSpacing        = "CREDENTIAL_EDIT_SPACING"
 	EnvReplicationTimeout = "REPLICATION_TIMEOUT"
-	EnvScanConcurrency    = "SCAN_CONCURRENCY"
 	EnvVerifyTimeout      = "SECRET_VERIFY_TIMEOUT"
 	EnvVerifyScope        = "SECRET_VERIFY_SCOPE"
 	EnvAppNamePrefix      = "APP_NAME_PREFIX"
@@ -135,10 +135,8 @@ var Settings = []Setting{
 		load: func(p *parser, c *Config, v string) { c.ServiceBusNamespace = p.hostName(EnvSBNamespace, v) }},
 	{Name: EnvSBConnection, Meaning: "Service Bus connection string, the alternative to the namespace (emulator)",
 		load: func(_ *parser, c *Config, v string) { c.ServiceBusConnectionString = v }},
-	{Name: EnvRegistrationQueue, Default: "app-registrations", Meaning: "queue of registration requests",
-		load: func(p *parser, c *Config, v string) { c.RegistrationQueue = p.entity(EnvRegistrationQueue, v) }},
-	{Name: EnvRotationQueue, Default: "secret-rotations", Meaning: "queue of rotation jobs",
-		load: func(p *parser, c *Config, v string) { c.RotationQueue = p.entity(EnvRotationQueue, v) }},
+	{Name: EnvCommandQueue, Default: "app-commands", Meaning: "session-enabled queue of every command for a client (register, rotate, maintain); SessionId = clientName",
+		load: func(p *parser, c *Config, v string) { c.CommandQueue = p.entity(EnvCommandQueue, v) }},
 	{Name: EnvEventsTopic, Default: "app-registration-events", Meaning: "topic of outcome events",
 		load: func(p *parser, c *Config, v string) { c.EventsTopic = p.entity(EnvEventsTopic, v) }},
 	{Name: EnvRotationSchedule, Default: "0 0 */6 * * *", Meaning: "NCRONTAB (six fields) of ScheduleRotations",
@@ -153,16 +151,18 @@ var Settings = []Setting{
 		load: func(p *parser, c *Config, v string) { c.RetireAfter = p.duration(EnvRetireAfter, v, time.Second) }},
 	{Name: EnvOrphanAfter, Default: durationText(d.OrphanAfter), Meaning: "remove an appreg password that no Key Vault version holds after this long",
 		load: func(p *parser, c *Config, v string) { c.OrphanAfter = p.duration(EnvOrphanAfter, v, time.Minute) }},
-	{Name: EnvMaxDeliveryCount, Default: strconv.Itoa(d.MaxDeliveryCount), Meaning: "the queues' MaxDeliveryCount; the attempt that reaches it publishes a failed event",
+	{Name: EnvMaxDeliveryCount, Default: strconv.Itoa(d.MaxDeliveryCount), Meaning: "the command queue's MaxDeliveryCount; the delivery that reaches it publishes a failed event",
 		load: func(p *parser, c *Config, v string) { c.MaxDeliveryCount = p.integer(EnvMaxDeliveryCount, v, 1, 2000) }},
+	{Name: EnvRetryBudget, Default: durationText(d.RetryBudget), Meaning: "how long, from when a command was enqueued, its transient failures are retried across deliveries before it is dead-lettered",
+		load: func(p *parser, c *Config, v string) { c.RetryBudget = p.duration(EnvRetryBudget, v, time.Second) }},
+	{Name: EnvAttemptTimeout, Default: durationText(d.AttemptTimeout), Meaning: "the longest one delivery keeps retrying before handing the message back; keep it below host.json's functionTimeout",
+		load: func(p *parser, c *Config, v string) { c.AttemptTimeout = p.duration(EnvAttemptTimeout, v, time.Second) }},
 	{Name: EnvEditSpacing, Default: durationText(d.EditSpacing), Meaning: "minimum gap between credential edits on one app (Graph answers 500 to rapid edits)",
 		load: func(p *parser, c *Config, v string) { c.EditSpacing = p.duration(EnvEditSpacing, v, time.Millisecond) }},
 	{Name: EnvReplicationTimeout, Default: durationText(d.ReplicationTimeout), Meaning: "how long to wait out Entra replication of a new app or service principal",
 		load: func(p *parser, c *Config, v string) {
 			c.ReplicationTimeout = p.duration(EnvReplicationTimeout, v, time.Second)
 		}},
-	{Name: EnvScanConcurrency, Default: strconv.Itoa(d.ScanConcurrency), Meaning: "apps ScheduleRotations examines in parallel",
-		load: func(p *parser, c *Config, v string) { c.ScanConcurrency = p.integer(EnvScanConcurrency, v, 1, 64) }},
 	{Name: EnvVerifyTimeout, Default: durationText(d.VerifyTimeout), Meaning: "how long to keep signing in with a new secret until Entra accepts it, before announcing it (0s: do not check)",
 		load: func(p *parser, c *Config, v string) { c.VerifyTimeout = p.duration(EnvVerifyTimeout, v, 0) }},
 	{Name: EnvVerifyScope, Default: "https://graph.microsoft.com/.default", Placeholder: "https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default", Meaning: "token scope of that sign-in; set your FHIR service's https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default to prove the token clients will use",

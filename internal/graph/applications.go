@@ -54,8 +54,9 @@ func (c *Client) getApplication(ctx context.Context, uniqueName string, nf notFo
 
 // UpsertApplication creates or updates the app keyed by spec.UniqueName in one request:
 // PATCH /applications(uniqueName='…') with Prefer: create-if-missing answers 201 with the new
-// app, or 204 with no body when it updated an existing one, which is then read back.
-func (c *Client) UpsertApplication(ctx context.Context, spec registrar.AppSpec) (registrar.App, error) {
+// app, or 204 with no body when it updated an existing one. The 204 is not followed by a read:
+// the caller read the app before and knows what it sent, and a read would spend a request.
+func (c *Client) UpsertApplication(ctx context.Context, spec registrar.AppSpec) (registrar.App, bool, error) {
 	const op = "graph.upsertApplication"
 	start := time.Now()
 	name := odataString(spec.UniqueName)
@@ -64,17 +65,10 @@ func (c *Client) UpsertApplication(ctx context.Context, spec registrar.AppSpec) 
 	})
 	err = translate(op, err, absent)
 	c.logCall(ctx, op, start, err, slog.String("uniqueName", spec.UniqueName), slog.Bool("created", res != nil))
-	if err != nil {
-		return registrar.App{}, err
+	if err != nil || res == nil {
+		return registrar.App{}, false, err
 	}
-	if res != nil {
-		return toApp(res), nil
-	}
-	// The object existed before this request, so a 404 here can only be a lagging replica.
-	start = time.Now()
-	app, err := c.getApplication(ctx, spec.UniqueName, replicating)
-	c.logCall(ctx, "graph.getApplication", start, err, slog.String("uniqueName", spec.UniqueName))
-	return app, err
+	return toApp(res), true, nil
 }
 
 // ListManagedApplications pages through every app tagged appreg:managed. The SDK's PageIterator

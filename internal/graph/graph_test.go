@@ -59,9 +59,9 @@ func TestUpsertApplication(t *testing.T) {
 
 	t.Run("created", func(t *testing.T) {
 		want := spec("lab-results-sync")
-		app, err := e.client.UpsertApplication(ctx, want)
-		if err != nil {
-			t.Fatal(err)
+		app, created, err := e.client.UpsertApplication(ctx, want)
+		if err != nil || !created {
+			t.Fatalf("UpsertApplication = %v, created %v", err, created)
 		}
 		if diff := cmp.Diff(want, appOf(app)); diff != "" {
 			t.Errorf("created app (-want +got):\n%s", diff)
@@ -86,26 +86,25 @@ func TestUpsertApplication(t *testing.T) {
 		want.Notes = ""
 		want.RedirectURIs = nil
 		want.Tags = append(want.Tags, "team:integration")
-		updates := e.graph.Stats().Operations[graphemu.OpUpsertApplication]
-		app, err := e.client.UpsertApplication(ctx, want)
-		if err != nil {
-			t.Fatal(err)
+		before1 := e.graph.Stats().Operations
+		updates, reads := before1[graphemu.OpUpsertApplication], before1[graphemu.OpGetApplication]
+		app, created, err := e.client.UpsertApplication(ctx, want)
+		if err != nil || created || app.ObjectID != "" {
+			t.Fatalf("UpsertApplication = %+v, created %v, %v; an update returns no app", app, created, err)
 		}
-		if n := e.graph.Stats().Operations[graphemu.OpUpsertApplication] - updates; n != 1 {
-			t.Errorf("%d upsert requests, want 1", n)
-		}
-		if app.ObjectID != before.ObjectID || app.AppID != before.AppID {
-			t.Errorf("update changed identity: %s/%s, was %s/%s", app.ObjectID, app.AppID, before.ObjectID, before.AppID)
-		}
-		if diff := cmp.Diff(want, appOf(app), cmpopts.EquateEmpty()); diff != "" {
-			t.Errorf("updated app as re-read after 204 (-want +got):\n%s", diff)
+		after := e.graph.Stats().Operations
+		if n, r := after[graphemu.OpUpsertApplication]-updates, after[graphemu.OpGetApplication]-reads; n != 1 || r != 0 {
+			t.Errorf("%d upsert requests and %d reads, want 1 and none (a 204 needs no read-back)", n, r)
 		}
 		found, err := e.client.FindApplication(ctx, want.UniqueName)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(app, found); diff != "" {
-			t.Errorf("FindApplication differs from the upsert's answer (-upsert +find):\n%s", diff)
+		if found.ObjectID != before.ObjectID || found.AppID != before.AppID {
+			t.Errorf("update changed identity: %s/%s, was %s/%s", found.ObjectID, found.AppID, before.ObjectID, before.AppID)
+		}
+		if diff := cmp.Diff(want, appOf(found), cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("updated app (-want +got):\n%s", diff)
 		}
 	})
 }
@@ -124,13 +123,19 @@ func TestUpsertServicePrincipal(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	app, err := e.client.UpsertApplication(ctx, spec("fhir-reader"))
+	app, _, err := e.client.UpsertApplication(ctx, spec("fhir-reader"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := e.client.FindServicePrincipal(ctx, app.AppID); registrar.ErrorCode(err) != registrar.CodeNotFound {
+		t.Fatalf("FindServicePrincipal before creation = %v, want not found", err)
 	}
 	created, err := e.client.UpsertServicePrincipal(ctx, app.AppID)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if found, err := e.client.FindServicePrincipal(ctx, app.AppID); err != nil || found != created {
+		t.Errorf("FindServicePrincipal = %+v, %v; want %+v", found, err, created)
 	}
 	if created.ObjectID == "" || created.AppID != app.AppID {
 		t.Fatalf("created SP = %+v, want an id and appId %s", created, app.AppID)
@@ -154,7 +159,7 @@ func TestReplicationLag(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	e.graph.SetReplicationLag(time.Hour)
-	app, err := e.client.UpsertApplication(ctx, spec("lagging"))
+	app, _, err := e.client.UpsertApplication(ctx, spec("lagging"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +171,12 @@ func TestReplicationLag(t *testing.T) {
 	err = e.client.RemovePassword(ctx, app.ObjectID, "00000000-0000-0000-0000-000000000001")
 	wantCode(t, err, registrar.CodeReplicating)
 	// The uniqueName upsert is served by the writable replica, so a redelivered request updates
-	// the new app (204) and its read-back meets the lag.
-	_, err = e.client.UpsertApplication(ctx, spec("lagging"))
-	wantCode(t, err, registrar.CodeReplicating)
+	// the new app (204) even while reads of it meet the lag.
+	if _, created, err := e.client.UpsertApplication(ctx, spec("lagging")); err != nil || created {
+		t.Errorf("upsert of a lagging app = created %v, %v; want an update", created, err)
+	}
+	_, err = e.client.FindApplication(ctx, "appreg-lagging")
+	wantCode(t, err, registrar.CodeNotFound)
 
 	e.graph.Replicate()
 	sp, err := e.client.UpsertServicePrincipal(ctx, app.AppID)
@@ -197,7 +205,7 @@ func TestPasswords(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	app, err := e.client.UpsertApplication(ctx, spec("secret-holder"))
+	app, _, err := e.client.UpsertApplication(ctx, spec("secret-holder"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,13 +292,13 @@ func TestListManagedApplications(t *testing.T) {
 	for i := range 5 {
 		s := spec(fmt.Sprintf("client-%d", i))
 		want = append(want, s.UniqueName)
-		if _, err := e.client.UpsertApplication(ctx, s); err != nil {
+		if _, _, err := e.client.UpsertApplication(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	unmanaged := spec("hand-made")
 	unmanaged.Tags = []string{"team:integration"}
-	if _, err := e.client.UpsertApplication(ctx, unmanaged); err != nil {
+	if _, _, err := e.client.UpsertApplication(ctx, unmanaged); err != nil {
 		t.Fatal(err)
 	}
 
@@ -330,7 +338,7 @@ func TestFailures(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	app, err := e.client.UpsertApplication(ctx, spec("faulty"))
+	app, _, err := e.client.UpsertApplication(ctx, spec("faulty"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +385,7 @@ func TestFailures(t *testing.T) {
 	t.Run("400 is invalid", func(t *testing.T) {
 		bad := spec("faulty")
 		bad.SignInAudience = "Everyone"
-		_, err := e.client.UpsertApplication(ctx, bad)
+		_, _, err := e.client.UpsertApplication(ctx, bad)
 		wantCode(t, err, registrar.CodeInvalid)
 	})
 
@@ -385,11 +393,11 @@ func TestFailures(t *testing.T) {
 		// Another client with the same permission creates an app; ours may read it but
 		// Application.ReadWrite.OwnedBy forbids every write to it.
 		other, _, _ := e.newClient(t, "someone-else", nil, roleOwnedBy)
-		theirs, err := other.UpsertApplication(ctx, spec("theirs"))
+		theirs, _, err := other.UpsertApplication(ctx, spec("theirs"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = e.client.UpsertApplication(ctx, spec("theirs"))
+		_, _, err = e.client.UpsertApplication(ctx, spec("theirs"))
 		we := wantCode(t, err, registrar.CodeForbidden)
 		if !strings.Contains(we.Message, "Authorization_RequestDenied") {
 			t.Errorf("message = %q, want Graph's code", we.Message)
@@ -430,7 +438,7 @@ func BenchmarkFindApplication(b *testing.B) {
 	e := newEnv(b, &graph.Options{Logger: slog.New(slog.DiscardHandler)})
 	ctx := context.Background()
 	s := spec("bench")
-	if _, err := e.client.UpsertApplication(ctx, s); err != nil {
+	if _, _, err := e.client.UpsertApplication(ctx, s); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -11,6 +11,25 @@ import (
 	"appreg/internal/registrar"
 )
 
+// FindServicePrincipal reads the app's service principal: GET /servicePrincipals(appId='…').
+func (c *Client) FindServicePrincipal(ctx context.Context, appID string) (registrar.ServicePrincipal, error) {
+	const op = "graph.getServicePrincipal"
+	start := time.Now()
+	key := odataString(appID)
+	res, err := c.sdk.ServicePrincipalsWithAppId(&key).Get(ctx, &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetRequestConfiguration{
+		QueryParameters: &serviceprincipalswithappid.ServicePrincipalsWithAppIdRequestBuilderGetQueryParameters{Select: []string{"id", "appId"}},
+	})
+	err = translate(op, err, absent)
+	c.logCall(ctx, op, start, err, slog.String("appId", appID))
+	if err != nil {
+		return registrar.ServicePrincipal{}, err
+	}
+	if res == nil {
+		return registrar.ServicePrincipal{}, emptyResponse(op)
+	}
+	return toServicePrincipal(res), nil
+}
+
 // UpsertServicePrincipal makes sure the app has a service principal in the tenant:
 // PATCH /servicePrincipals(appId='…') with Prefer: create-if-missing, then a read when Graph
 // answered 204 (it existed). The registrar calls this right after creating or reading the app,

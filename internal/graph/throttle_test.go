@@ -21,7 +21,7 @@ func TestThrottledWriteIsResentIntact(t *testing.T) {
 	for i := range 4 {
 		name := fmt.Sprintf("throttled-%d", i)
 		c, _, _ := e.newClient(t, name, nil, roleOwnedBy)
-		app, err := c.UpsertApplication(ctx, spec(name))
+		app, _, err := c.UpsertApplication(ctx, spec(name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,8 +49,13 @@ type Reason struct {
 	Message string `json:"message"`
 }
 
-// ReasonRevocationIncomplete heads the reasons of a failed revoking rotation.
-const ReasonRevocationIncomplete = "revocation_incomplete"
+// Reason codes of "failed" events that are not error codes.
+const (
+	// ReasonRevocationIncomplete heads the reasons of a failed revoking rotation.
+	ReasonRevocationIncomplete = "revocation_incomplete"
+	// ReasonDeadLettered is a command Service Bus dead-lettered, announced by the scheduler.
+	ReasonDeadLettered = "dead_lettered"
+)
 
 // Rotation reasons.
 const (

@@ -23,6 +23,9 @@ type fakeDirectory struct {
 	failN   map[string][]error // operation → errors returned by its next calls, in order
 	calls   map[string]int
 	edits   []time.Time // times of credential edits
+	// staleList, when set, is what ListManagedApplications answers: a listing that has not
+	// caught up with the writes since.
+	staleList []App
 }
 
 func newFakeDirectory(now func() time.Time) *fakeDirectory {
@@ -68,20 +71,36 @@ func (f *fakeDirectory) FindApplication(_ context.Context, uniqueName string) (A
 	return App{}, &Error{Code: CodeNotFound, Op: "find"}
 }
 
-func (f *fakeDirectory) UpsertApplication(_ context.Context, spec AppSpec) (App, error) {
+func (f *fakeDirectory) UpsertApplication(_ context.Context, spec AppSpec) (App, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.hit("upsert"); err != nil {
-		return App{}, err
+		return App{}, false, err
 	}
 	a := f.byUnique(spec.UniqueName)
-	if a == nil {
+	created := a == nil
+	if created {
 		a = &App{ObjectID: f.id(), AppID: f.id(), UniqueName: spec.UniqueName}
 		f.apps[a.ObjectID] = a
 	}
 	a.DisplayName, a.SignInAudience, a.Notes = spec.DisplayName, spec.SignInAudience, spec.Notes
 	a.Tags, a.RedirectURIs = slices.Clone(spec.Tags), slices.Clone(spec.RedirectURIs)
-	return clone(*a), nil
+	if !created {
+		return App{}, false, nil // Graph's 204 has no body
+	}
+	return clone(*a), true, nil
+}
+
+func (f *fakeDirectory) FindServicePrincipal(_ context.Context, appID string) (ServicePrincipal, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("findsp"); err != nil {
+		return ServicePrincipal{}, err
+	}
+	if sp, ok := f.sps[appID]; ok {
+		return sp, nil
+	}
+	return ServicePrincipal{}, &Error{Code: CodeNotFound, Op: "findsp"}
 }
 
 func (f *fakeDirectory) UpsertServicePrincipal(_ context.Context, appID string) (ServicePrincipal, error) {
@@ -146,6 +165,9 @@ func (f *fakeDirectory) ListManagedApplications(_ context.Context, fn func(App) 
 		if a.Managed() {
 			apps = append(apps, clone(*a))
 		}
+	}
+	if f.staleList != nil {
+		apps = slices.Clone(f.staleList)
 	}
 	err := f.hit("list")
 	f.mu.Unlock()
@@ -281,10 +303,30 @@ func (s *fakeStore) count(name string) int {
 
 // recordingPublisher keeps what was published.
 type recordingPublisher struct {
-	mu     sync.Mutex
-	events []Event
-	jobs   []RotationJob
-	fail   error
+	mu          sync.Mutex
+	events      []Event
+	jobs        []RotationJob
+	maintenance []MaintenanceJob
+	fail        error
+}
+
+func (p *recordingPublisher) EnqueueMaintenance(_ context.Context, j MaintenanceJob) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	p.maintenance = append(p.maintenance, j)
+	return nil
+}
+
+// takeJobs returns the jobs sent since the last call, as the messages a host would deliver.
+func (p *recordingPublisher) takeJobs() (rotations []RotationJob, maintenance []MaintenanceJob) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rotations, maintenance = p.jobs, p.maintenance
+	p.jobs, p.maintenance = nil, nil
+	return rotations, maintenance
 }
 
 func (p *recordingPublisher) Publish(_ context.Context, e Event) error {

@@ -86,6 +86,30 @@ type Password struct {
 // Live reports whether the password authenticates at t.
 func (p Password) Live(t time.Time) bool { return !t.Before(p.Start) && t.Before(p.End) }
 
+// matches reports whether the app already is what spec asks for, so no write is needed.
+func (a App) matches(spec AppSpec) bool {
+	return a.UniqueName == spec.UniqueName && a.DisplayName == spec.DisplayName &&
+		a.SignInAudience == spec.SignInAudience && a.Notes == spec.Notes &&
+		sameSet(a.Tags, spec.Tags) && sameSet(a.RedirectURIs, spec.RedirectURIs)
+}
+
+// with is the app after spec was written to it.
+func (a App) with(spec AppSpec) App {
+	a.DisplayName, a.SignInAudience, a.Notes = spec.DisplayName, spec.SignInAudience, spec.Notes
+	a.Tags, a.RedirectURIs = slices.Clone(spec.Tags), slices.Clone(spec.RedirectURIs)
+	return a
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
 // AppSpec is the desired state of an application.
 type AppSpec struct {
 	UniqueName     string
@@ -119,8 +143,12 @@ type NewPassword struct {
 type Directory interface {
 	// FindApplication returns the app with this uniqueName, or a CodeNotFound error.
 	FindApplication(ctx context.Context, uniqueName string) (App, error)
-	// UpsertApplication creates or updates the app keyed by spec.UniqueName and returns it.
-	UpsertApplication(ctx context.Context, spec AppSpec) (App, error)
+	// UpsertApplication creates or updates the app keyed by spec.UniqueName. It returns the app
+	// and created=true when it created it; after an update it returns a zero App and false,
+	// because Graph answers an update without a body and a read would cost a request.
+	UpsertApplication(ctx context.Context, spec AppSpec) (app App, created bool, err error)
+	// FindServicePrincipal returns the app's service principal, or a CodeNotFound error.
+	FindServicePrincipal(ctx context.Context, appID string) (ServicePrincipal, error)
 	// UpsertServicePrincipal creates the app's service principal if it is missing.
 	UpsertServicePrincipal(ctx context.Context, appID string) (ServicePrincipal, error)
 	AddPassword(ctx context.Context, appObjectID string, spec PasswordSpec) (NewPassword, error)
@@ -178,8 +206,26 @@ type Verifier interface {
 	Authenticates(ctx context.Context, appID string, secret SecretValue) error
 }
 
-// Publisher sends what the registrar tells the world: outcome events and rotation jobs.
+// Publisher sends what the registrar tells the world: outcome events, and commands to a client's
+// session on the command queue.
 type Publisher interface {
 	Publish(ctx context.Context, e Event) error
 	EnqueueRotation(ctx context.Context, job RotationJob) error
+	EnqueueMaintenance(ctx context.Context, job MaintenanceJob) error
+}
+
+// DeadLetter is a command Service Bus gave up on, as the dead-letter queue holds it.
+type DeadLetter struct {
+	MessageID    string
+	Subject      string
+	SessionID    string
+	Body         []byte
+	EnqueuedTime time.Time
+	Reason       string // DeadLetterReason, e.g. MaxDeliveryCountExceeded
+	Description  string
+}
+
+// DeadLetters reads the command queue's dead-letter queue without taking anything off it.
+type DeadLetters interface {
+	PeekDeadLetters(ctx context.Context, fn func(DeadLetter) error) error
 }

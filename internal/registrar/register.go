@@ -2,7 +2,6 @@ package registrar
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -33,25 +32,22 @@ func reject(code, field, msg string) error {
 	return &rejection{reasons: []Reason{{Code: code, Field: field, Message: msg}}}
 }
 
-// Register handles one registration request: validate, upsert the app, upsert its service
-// principal, ensure exactly one live secret in Key Vault, publish "registered". Every step
-// converges, so a redelivered or repeated request changes nothing and adds no credential.
-//
-// A nil error means the message is finished (registered or rejected) and may be completed. An
-// error means "redeliver me"; on the attempt that reaches MaxDeliveryCount a "failed" event is
-// published first, so the dead-lettered request is not lost silently.
+// Register handles one registration request: validate, make the app and its service principal
+// match the request, ensure exactly one live secret in Key Vault, publish "registered". Every
+// step converges and writes only what differs, so a redelivered or repeated request reads and
+// changes nothing.
 func (s *Service) Register(ctx context.Context, body []byte, d Delivery) (Outcome, error) {
 	req, reasons := ParseRegistration(body, s.Limits())
-	base := Event{RequestID: req.RequestID, ClientName: req.ClientName}
-	if base.RequestID == "" || !requestIDRE.MatchString(base.RequestID) {
-		base.RequestID = d.MessageID
+	base := Event{RequestID: s.requestIDFor(req.RequestID, d), ClientName: req.ClientName}
+	if len(reasons) == 0 {
+		reasons = checkSession(d, req.ClientName)
 	}
 	if len(reasons) > 0 {
 		return s.rejected(ctx, base, reasons)
 	}
 	log := s.log.With(slog.String("requestId", req.RequestID), slog.String("clientName", req.ClientName), slog.Int("deliveryCount", d.DeliveryCount))
 	log.Info("registration started", slog.String("requestedBy", req.RequestedBy))
-	out, err := s.register(ctx, req, log)
+	out, err := s.persist(ctx, d, log, func(ctx context.Context) (Outcome, error) { return s.register(ctx, req, log) })
 	if err != nil {
 		return s.failed(ctx, base, d, err, log)
 	}
@@ -82,14 +78,15 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 	if err != nil {
 		return Outcome{}, err
 	}
-	app, err := s.dir.UpsertApplication(ctx, AppSpec{
+	spec := AppSpec{
 		UniqueName:     uniqueName,
 		DisplayName:    req.DisplayName,
 		SignInAudience: req.SignInAudience,
 		Notes:          req.Notes,
 		RedirectURIs:   req.RedirectURIs,
 		Tags:           managedTags(existing.Tags, req.ClientName),
-	})
+	}
+	app, created, err := s.ensureApplication(ctx, existing, spec)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -97,13 +94,8 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 		return Outcome{}, err
 	}
 	log = log.With(slog.String("appId", app.AppID), slog.String("appObjectId", app.ObjectID))
-	log.Info("application upserted", slog.Bool("created", existing.ObjectID == ""))
 
-	var sp ServicePrincipal
-	err = s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
-		sp, err = s.dir.UpsertServicePrincipal(ctx, app.AppID)
-		return err
-	})
+	sp, err := s.ensureServicePrincipal(ctx, app.AppID, created)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -122,6 +114,54 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 		return Outcome{}, err
 	}
 	return Outcome{Event: ev, Reused: reused}, nil
+}
+
+// ensureApplication makes the app match spec, writing only when it does not: Graph allows about
+// 3,000 application writes per 150 s per app and tenant, and a redelivery should spend none. It
+// reports whether the app was created by this call.
+func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppSpec) (App, bool, error) {
+	if existing.ObjectID != "" && existing.matches(spec) {
+		return existing, false, nil
+	}
+	app, created, err := s.dir.UpsertApplication(ctx, spec)
+	switch {
+	case err != nil:
+		return App{}, false, err
+	case created:
+		return app, true, nil
+	case existing.ObjectID != "":
+		// Graph answers an update with 204 and no body; what is there now is what was sent.
+		return existing.with(spec), false, nil
+	}
+	// The upsert updated an app the read before it did not see (a lagging replica): it exists,
+	// so until it is visible a 404 means replication, not absence.
+	var found App
+	err = s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
+		found, err = s.dir.FindApplication(ctx, spec.UniqueName)
+		if IsNotFound(err) {
+			err = &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the application Graph just updated is not visible yet", Err: err}
+		}
+		return err
+	})
+	return found, false, err
+}
+
+// ensureServicePrincipal makes sure the app has a service principal, reading before writing: an
+// existing one needs no write (and Application.ReadWrite.OwnedBy may not let appreg write a
+// service principal it did not create). A new app's service principal cannot exist yet.
+func (s *Service) ensureServicePrincipal(ctx context.Context, appID string, newApp bool) (ServicePrincipal, error) {
+	if !newApp {
+		sp, err := s.dir.FindServicePrincipal(ctx, appID)
+		if err == nil || !IsNotFound(err) {
+			return sp, err
+		}
+	}
+	var sp ServicePrincipal
+	err := s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
+		sp, err = s.dir.UpsertServicePrincipal(ctx, appID)
+		return err
+	})
+	return sp, err
 }
 
 // mayManage refuses apps appreg did not create, and its own identity.
@@ -289,7 +329,8 @@ func (s *Service) verify(ctx context.Context, appID string, secret SecretValue, 
 // compensate removes a password that never reached Key Vault. It runs even when the caller's
 // context is ending, because leaving the credential behind is worse than finishing late.
 func (s *Service) compensate(ctx context.Context, appObjectID, keyID string, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	// Nor does the delivery's retry window bound it: a password nobody holds must go.
+	ctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), windowKey{}, nil), time.Minute)
 	defer cancel()
 	err := s.gate.edit(ctx, appObjectID, func() error {
 		return s.retry(ctx, 0, s.opt.StoreAttempts, Retryable, func() error {
@@ -314,40 +355,4 @@ func (s *Service) rejected(ctx context.Context, base Event, reasons []Reason) (O
 		return Outcome{}, err
 	}
 	return Outcome{Event: ev}, nil
-}
-
-// failed turns a saga error into the message's fate: rejections complete it, anything else is
-// retried, and the last retry also publishes "failed".
-func (s *Service) failed(ctx context.Context, base Event, d Delivery, err error, log *slog.Logger) (Outcome, error) {
-	var rej *rejection
-	if errors.As(err, &rej) {
-		return s.rejected(ctx, base, rej.reasons)
-	}
-	if ErrorCode(err) == CodeInvalid {
-		return s.rejected(ctx, base, []Reason{{Code: RejectDirectoryRefused, Message: err.Error()}})
-	}
-	// Logged once, here: at Warn while another delivery will try again, at Error when none will.
-	if !s.finalAttempt(d) {
-		log.Warn("attempt failed; the message will be redelivered", slog.Any("error", err),
-			slog.Int("attempt", d.DeliveryCount), slog.Int("maxAttempts", s.opt.MaxDeliveryCount))
-		return Outcome{}, err
-	}
-	log.Error("final attempt failed; the message will be dead-lettered", slog.Any("error", err),
-		slog.Int("attempt", d.DeliveryCount), slog.Int("maxAttempts", s.opt.MaxDeliveryCount))
-	ev := base
-	ev.Type = EventFailed
-	ev.Reasons = []Reason{{Code: string(ErrorCode(err)), Message: clip(err.Error(), maxReasonText)}}
-	var rev *revocationError
-	if errors.As(err, &rev) {
-		// The new secret exists and is announced here, with what a person must still remove.
-		ev.AppID, ev.AppObjectID, ev.KeyID, ev.SecretURI, ev.ExpiresOn = rev.event.AppID, rev.event.AppObjectID, rev.event.KeyID, rev.event.SecretURI, rev.event.ExpiresOn
-		ev.StillValidKeyIDs = rev.stillValid
-		ev.Reasons = append([]Reason{{Code: ReasonRevocationIncomplete, Message: fmt.Sprintf(
-			"the new secret is stored, but %d old password(s) still sign in and must be removed by hand: az ad app credential delete --id %s --key-id <keyId>",
-			len(rev.stillValid), rev.event.AppID)}}, ev.Reasons...)
-	}
-	if _, perr := s.publish(ctx, ev); perr != nil {
-		log.Error("publishing the failed event failed", slog.Any("error", perr))
-	}
-	return Outcome{}, err
 }

@@ -53,6 +53,8 @@ const (
 	RejectDirectoryRefused    = "directory_refused"
 	RejectSecretConflict      = "secret_conflict"
 	RejectDuplicateField      = "duplicate_field"
+	RejectUnknownCommand      = "unknown_command"
+	RejectSessionMismatch     = "session_mismatch"
 	RejectInvalidCharacter    = "invalid_character"
 	// RejectMoreReasons closes a list of reasons that was cut at MaxReasons: its message says how
 	// many more problems were found, so a requester knows the list is not complete.

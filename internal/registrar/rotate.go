@@ -12,20 +12,27 @@ import (
 )
 
 // Rotate handles one rotation job: give the client a new secret as a new Key Vault version,
-// publish "rotated", then retire what the policy says may go. A job that finds the secret already
-// rotated republishes the event and stops, so redelivery and duplicate jobs are harmless.
+// publish "rotated", then retire what the policy says may go. Every decision is made on Graph
+// and Key Vault as they are now, inside the client's session: a job that finds the secret
+// already rotated republishes the event and stops, and a scheduled job whose secret is no longer
+// due (the scheduler saw a stale listing) does nothing, so redelivery, duplicate jobs and a
+// scheduler that raced a registration are all harmless.
 func (s *Service) Rotate(ctx context.Context, body []byte, d Delivery) (Outcome, error) {
 	job, reasons := ParseRotationJob(body)
-	base := Event{RequestID: d.MessageID, ClientName: job.ClientName}
+	requestID := job.RequestID()
+	if d.MessageID != "" {
+		requestID = s.requestIDFor("", d)
+	}
+	base := Event{RequestID: requestID, ClientName: job.ClientName}
+	if len(reasons) == 0 {
+		reasons = checkSession(d, job.ClientName)
+	}
 	if len(reasons) > 0 {
 		return s.rejected(ctx, base, reasons)
 	}
-	if base.RequestID == "" {
-		base.RequestID = job.RequestID()
-	}
-	log := s.log.With(slog.String("requestId", base.RequestID), slog.String("clientName", job.ClientName),
+	log := s.log.With(slog.String("requestId", requestID), slog.String("clientName", job.ClientName),
 		slog.String("reason", job.Reason), slog.Int("deliveryCount", d.DeliveryCount))
-	out, err := s.rotate(ctx, job, base.RequestID, log)
+	out, err := s.persist(ctx, d, log, func(ctx context.Context) (Outcome, error) { return s.rotate(ctx, job, requestID, log) })
 	if err != nil {
 		return s.failed(ctx, base, d, err, log)
 	}
@@ -39,21 +46,6 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 	}
 	defer unlock()
 
-	app, err := s.dir.FindApplication(ctx, s.UniqueName(job.ClientName))
-	if IsNotFound(err) {
-		return Outcome{}, reject(RejectAppNotFound, "clientName", "no application is registered for this client")
-	}
-	if err != nil {
-		return Outcome{}, err
-	}
-	if err := s.mayManage(app); err != nil {
-		return Outcome{}, err
-	}
-	if job.AppID != "" && !strings.EqualFold(job.AppID, app.AppID) {
-		return Outcome{}, reject(RejectAppIDMismatch, "appId", "the client's application has a different appId; it was re-created since the job was made")
-	}
-	log = log.With(slog.String("appId", app.AppID))
-
 	name := s.SecretName(job.ClientName)
 	latest, err := s.store.Latest(ctx, name)
 	switch {
@@ -64,6 +56,31 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 	case IsNotFound(err):
 	default:
 		return Outcome{}, err
+	}
+	app, err := s.dir.FindApplication(ctx, s.UniqueName(job.ClientName))
+	switch {
+	case IsNotFound(err) && latest.Managed():
+		// Key Vault holds the client's secret, so its app exists; the replica serving this read
+		// has not caught up with it yet.
+		return Outcome{}, &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the application is not visible yet", Err: err}
+	case IsNotFound(err):
+		return Outcome{}, reject(RejectAppNotFound, "clientName", "no application is registered for this client")
+	case err != nil:
+		return Outcome{}, err
+	}
+	if err := s.mayManage(app); err != nil {
+		return Outcome{}, err
+	}
+	if job.AppID != "" && !strings.EqualFold(job.AppID, app.AppID) {
+		return Outcome{}, reject(RejectAppIDMismatch, "appId", "the client's application has a different appId; it was re-created since the job was made")
+	}
+	log = log.With(slog.String("appId", app.AppID))
+
+	if job.Reason == ReasonNearExpiry && !alreadyRotated(job, requestID, latest) && !s.needsRotation(app, latest, s.opt.Now()) {
+		// D5: the scheduler judged from a listing; judged again now, the secret is neither due
+		// nor dead (for example a registration was still writing it), so there is nothing to do.
+		log.Info("scheduled rotation not needed on a fresh reading; nothing done", slog.String("keyId", latest.KeyID()))
+		return Outcome{}, nil
 	}
 
 	var verified *bool
@@ -215,6 +232,16 @@ func retiredEvent(app App, p Password, why string) Event {
 // latest, or the latest was written by this very job (its requestId tag) or after it was asked
 // for. Key Vault's created times are whole seconds, so a version this job wrote in the second it
 // was requested is recognised by its tag, not its time.
+// needsRotation reports whether a client's latest secret should be replaced: it is due, or its
+// password no longer authenticates.
+func (s *Service) needsRotation(app App, latest SecretVersion, now time.Time) bool {
+	if latest.ID == "" || !strings.EqualFold(latest.Tags[KVTagAppID], app.AppID) {
+		return true
+	}
+	p, ok := app.Password(latest.KeyID())
+	return !ok || !p.Live(now) || s.isDue(latest, now)
+}
+
 func alreadyRotated(job RotationJob, requestID string, latest SecretVersion) bool {
 	if latest.ID == "" {
 		return false

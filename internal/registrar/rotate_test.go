@@ -50,13 +50,33 @@ func (e *env) rotate(tb testing.TB, job RotationJob) Outcome {
 	return out
 }
 
+// schedule runs the timer, then delivers every job it sent, in its client's session, as the
+// host would.
 func (e *env) schedule(tb testing.TB) ScheduleReport {
 	tb.Helper()
 	rep, err := e.svc.ScheduleRotations(context.Background())
 	if err != nil {
 		tb.Fatalf("ScheduleRotations: %v", err)
 	}
+	e.runJobs(tb)
 	return rep
+}
+
+func (e *env) runJobs(tb testing.TB) {
+	tb.Helper()
+	rotations, maintenance := e.pub.takeJobs()
+	for _, j := range rotations {
+		body, _ := json.Marshal(j)
+		if _, err := e.svc.Handle(context.Background(), CommandRotate, body, Delivery{MessageID: j.MessageID(), DeliveryCount: 1, SessionID: j.ClientName}); err != nil {
+			tb.Fatalf("rotation job %s: %v", j.MessageID(), err)
+		}
+	}
+	for _, j := range maintenance {
+		body, _ := json.Marshal(j)
+		if _, err := e.svc.Handle(context.Background(), CommandMaintain, body, Delivery{MessageID: j.MessageID(), DeliveryCount: 1, SessionID: j.ClientName}); err != nil {
+			tb.Fatalf("maintenance job %s: %v", j.MessageID(), err)
+		}
+	}
 }
 
 func appKeyIDs(a App) []string { return keyIDs(a.Passwords) }
@@ -175,9 +195,9 @@ func TestScheduleFindsDueSecrets(t *testing.T) {
 	e.dir.byUnique("appreg-broken-one").Passwords = nil
 	e.dir.mu.Unlock()
 
-	rep := e.schedule(t)
-	if rep.Apps != 3 || rep.Secrets != 3 || rep.Due != 2 || rep.Enqueued != 2 || rep.Failed != 0 {
-		t.Errorf("report = %+v", rep)
+	rep, err := e.svc.ScheduleRotations(context.Background())
+	if err != nil || rep.Apps != 3 || rep.Secrets != 3 || rep.Due != 2 || rep.Failed != 0 {
+		t.Errorf("report = %+v, %v", rep, err)
 	}
 	var ids []string
 	for _, j := range e.pub.jobs {
@@ -202,12 +222,14 @@ func TestRetireAfterGrace(t *testing.T) {
 	rot := e.rotate(t, RotationJob{ClientName: "lab-sync", AppID: reg.Event.AppID, KeyID: reg.Event.KeyID, Reason: ReasonNearExpiry})
 
 	e.clock.Advance(7*day - time.Minute)
-	if rep := e.schedule(t); rep.Retired != 0 {
-		t.Fatalf("retired %d before RETIRE_AFTER", rep.Retired)
+	e.schedule(t)
+	if n := len(e.pub.ofType(EventRetired)); n != 0 {
+		t.Fatalf("retired %d before RETIRE_AFTER", n)
 	}
 	e.clock.Advance(time.Minute)
-	if rep := e.schedule(t); rep.Retired != 1 {
-		t.Fatalf("retired %d at RETIRE_AFTER, want 1", rep.Retired)
+	e.schedule(t)
+	if n := len(e.pub.ofType(EventRetired)); n != 1 {
+		t.Fatalf("retired %d at RETIRE_AFTER, want 1", n)
 	}
 	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != rot.Event.KeyID {
 		t.Errorf("passwords = %v, want only %s", ids, rot.Event.KeyID)
@@ -216,11 +238,13 @@ func TestRetireAfterGrace(t *testing.T) {
 	if len(ev) != 1 || ev[0].KeyID != reg.Event.KeyID || ev[0].Reasons[0].Code != "superseded" || ev[0].MessageID() != "retire:"+reg.Event.AppID+":"+reg.Event.KeyID+":retired" {
 		t.Errorf("retired events = %+v", ev)
 	}
-	// Even long after, the latest version's password stays: it is what consumers read.
+	// Long after, whatever the scheduler did meanwhile, the latest version's password stays:
+	// it is what consumers read.
 	e.clock.Advance(100 * day)
 	e.schedule(t)
-	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != rot.Event.KeyID {
-		t.Errorf("the latest password was removed: %v", ids)
+	latest, _ := e.store.Latest(context.Background(), "lab-sync-client-secret")
+	if _, ok := e.dir.app("appreg-lab-sync").Password(latest.KeyID()); !ok {
+		t.Errorf("the latest version's password %s was removed: %v", latest.KeyID(), appKeyIDs(e.dir.app("appreg-lab-sync")))
 	}
 }
 
@@ -245,13 +269,13 @@ func TestOrphanSweep(t *testing.T) {
 		t.Fatalf("passwords = %d before ORPHAN_AFTER, want 4", n)
 	}
 	e.clock.Advance(2 * time.Minute)
-	rep := e.schedule(t)
+	e.schedule(t)
 	ids := appKeyIDs(e.dir.app("appreg-lab-sync"))
 	slices.Sort(ids)
 	want := []string{reg.Event.KeyID, "manual-live"}
 	slices.Sort(want)
-	if !slices.Equal(ids, want) || rep.Retired != 2 {
-		t.Errorf("passwords = %v (retired %d), want %v: orphan %s and the expired one removed", ids, rep.Retired, want, orphan.KeyID)
+	if retired := len(e.pub.ofType(EventRetired)); !slices.Equal(ids, want) || retired != 2 {
+		t.Errorf("passwords = %v (retired %d), want %v: orphan %s and the expired one removed", ids, retired, want, orphan.KeyID)
 	}
 }
 
@@ -260,7 +284,7 @@ func TestScheduleSweepsAppWithoutSecret(t *testing.T) {
 	// The process died after addPassword, before the first Key Vault write, and compensation
 	// never ran: a managed app holds a password and the vault holds nothing.
 	ctx := context.Background()
-	app, err := e.dir.UpsertApplication(ctx, AppSpec{UniqueName: "appreg-lab-sync", Tags: managedTags(nil, "lab-sync")})
+	app, _, err := e.dir.UpsertApplication(ctx, AppSpec{UniqueName: "appreg-lab-sync", Tags: managedTags(nil, "lab-sync")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +293,7 @@ func TestScheduleSweepsAppWithoutSecret(t *testing.T) {
 	}
 	e.clock.Advance(16 * time.Minute)
 	rep := e.schedule(t)
-	if rep.Apps != 1 || rep.Retired != 1 || rep.Enqueued != 0 || len(e.dir.app("appreg-lab-sync").Passwords) != 0 {
+	if rep.Apps != 1 || rep.Maintenance != 1 || rep.Due != 0 || len(e.dir.app("appreg-lab-sync").Passwords) != 0 {
 		t.Errorf("report %+v, passwords %v", rep, appKeyIDs(e.dir.app("appreg-lab-sync")))
 	}
 	if ev := e.pub.ofType(EventRetired); len(ev) != 1 || ev[0].Reasons[0].Code != "orphaned" {
@@ -289,6 +313,31 @@ func TestScheduleTrustsVaultOverListing(t *testing.T) {
 	e.schedule(t)
 	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); len(ids) != 1 || ids[0] != reg.Event.KeyID {
 		t.Errorf("live password swept: %v", ids)
+	}
+}
+
+// D5: the scheduler judged a secret against an app listing taken before the registration that
+// wrote it had added its password, saw a password that "does not authenticate", and rotated a
+// client that had just been registered. The job now re-judges inside the client's session.
+func TestScheduledRotationOfAStaleListingDoesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	reg := e.register(t, request("lab-sync"))
+	stale := e.dir.app("appreg-lab-sync")
+	stale.Passwords = nil // what a listing taken mid-registration showed
+	e.dir.mu.Lock()
+	e.dir.staleList = []App{stale}
+	e.dir.mu.Unlock()
+
+	rep, err := e.svc.ScheduleRotations(context.Background())
+	if err != nil || rep.Due != 1 {
+		t.Fatalf("report %+v %v; the stale listing should make the scheduler send a job", rep, err)
+	}
+	e.runJobs(t)
+	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); !slices.Equal(ids, []string{reg.Event.KeyID}) {
+		t.Errorf("passwords = %v, want only %s", ids, reg.Event.KeyID)
+	}
+	if n := e.store.count("lab-sync-client-secret"); n != 1 || len(e.pub.ofType(EventRotated)) != 0 {
+		t.Errorf("versions %d, rotated events %d: a fresh client was rotated", n, len(e.pub.ofType(EventRotated)))
 	}
 }
 
@@ -346,13 +395,13 @@ func TestScheduleReportsFailuresAndContinues(t *testing.T) {
 	e.pub.fail = &Error{Code: CodeUnavailable, Op: "servicebus.send"}
 	e.pub.mu.Unlock()
 	rep, err := e.svc.ScheduleRotations(context.Background())
-	if err == nil || rep.Failed != 2 || rep.Due != 2 || rep.Enqueued != 0 {
+	if err == nil || rep.Failed != 2 || rep.Due != 0 {
 		t.Errorf("report %+v err %v", rep, err)
 	}
 	e.pub.mu.Lock()
 	e.pub.fail = nil
 	e.pub.mu.Unlock()
-	if rep := e.schedule(t); rep.Enqueued != 2 {
+	if rep := e.schedule(t); rep.Due != 2 {
 		t.Errorf("second run report %+v", rep)
 	}
 }
@@ -361,38 +410,56 @@ func TestScheduleReportsFailuresAndContinues(t *testing.T) {
 // still signed in; with removal failing, nothing ever removed it before RETIRE_AFTER.
 func TestRotateCompromisedAnnouncesOnlyAfterRevocation(t *testing.T) {
 	e := newEnv(t, nil)
-	reg := e.register(t, request("lab-sync"))
-	old := reg.Event.KeyID
+	old := e.register(t, request("lab-sync")).Event.KeyID
 	unavailable := &Error{Code: CodeUnavailable, Op: "graph.removePassword", Message: "HTTP 500"}
 	e.dir.failN["remove"] = []error{unavailable, unavailable, unavailable}
 
+	// Three transient failures of the removal are retried inside the delivery; "rotated" comes
+	// only after the old password is gone, and after its "retired" event.
 	job := RotationJob{ClientName: "lab-sync", Reason: ReasonCompromised, RevokeOld: true, RequestedAt: e.clock.Now()}
-	body, _ := json.Marshal(job)
-	_, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 1})
-	if err == nil || !Retryable(err) {
-		t.Fatalf("Rotate = %v; with the old password still in place the job must be retried", err)
-	}
-	if got := e.pub.ofType(EventRotated); len(got) != 0 {
-		t.Fatalf("rotated announced while %s still signs in: %+v", old, got)
-	}
-	if _, ok := e.dir.app("appreg-lab-sync").Password(old); !ok {
-		t.Fatal("test premise: the old password should still be there")
-	}
-	latest, _ := e.store.Latest(context.Background(), "lab-sync-client-secret")
-	if latest.Tags[KVTagRevokeOld] != "true" {
-		t.Fatalf("the new version does not record the pending revocation: %v", latest.Tags)
-	}
-
-	// The redelivery finds the secret already rotated and finishes the revocation first.
-	out, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := e.rotate(t, job)
 	if out.Event.Type != EventRotated || !slices.Equal(out.Event.RevokedKeyIDs, []string{old}) {
 		t.Fatalf("event = %+v, want rotated revoking %s", out.Event, old)
 	}
 	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); !slices.Equal(ids, []string{out.Event.KeyID}) {
 		t.Errorf("passwords = %v, want only %s", ids, out.Event.KeyID)
+	}
+	var order []EventType
+	for _, ev := range e.pub.events {
+		order = append(order, ev.Type)
+	}
+	if want := []EventType{EventRegistered, EventRetired, EventRotated}; !slices.Equal(order, want) {
+		t.Errorf("events %v, want %v", order, want)
+	}
+}
+
+func TestRotateCompromisedIsHandedBackUntilRevoked(t *testing.T) {
+	e := newEnv(t, nil)
+	old := e.register(t, request("lab-sync")).Event.KeyID
+	e.dir.failN["remove"] = slices.Repeat([]error{&Error{Code: CodeUnavailable, Op: "graph.removePassword", Message: "HTTP 500"}}, 100000)
+
+	job := RotationJob{ClientName: "lab-sync", Reason: ReasonCompromised, RevokeOld: true, RequestedAt: e.clock.Now()}
+	body, _ := json.Marshal(job)
+	d := Delivery{MessageID: job.MessageID(), DeliveryCount: 1, SessionID: "lab-sync", EnqueuedTime: e.clock.Now()}
+	if _, err := e.svc.Rotate(context.Background(), body, d); err == nil || !Retryable(err) {
+		t.Fatalf("Rotate = %v; with the old password still in place the job must be handed back", err)
+	}
+	if got := e.pub.ofType(EventRotated); len(got) != 0 {
+		t.Fatalf("rotated announced while %s still signs in: %+v", old, got)
+	}
+	latest, _ := e.store.Latest(context.Background(), "lab-sync-client-secret")
+	if latest.Tags[KVTagRevokeOld] != "true" {
+		t.Fatalf("the new version does not record the pending revocation: %v", latest.Tags)
+	}
+	// The redelivery finds the secret already rotated and finishes the revocation first.
+	e.dir.failN["remove"] = nil
+	d.DeliveryCount = 2
+	out, err := e.svc.Rotate(context.Background(), body, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Event.Type != EventRotated || !slices.Equal(out.Event.RevokedKeyIDs, []string{old}) {
+		t.Fatalf("event = %+v, want rotated revoking %s", out.Event, old)
 	}
 	if e.store.count("lab-sync-client-secret") != 2 {
 		t.Errorf("versions = %d; the redelivery must not rotate again", e.store.count("lab-sync-client-secret"))
@@ -403,11 +470,11 @@ func TestRotateCompromisedFailureNamesStillValidPasswords(t *testing.T) {
 	e := newEnv(t, nil)
 	old := e.register(t, request("lab-sync")).Event.KeyID
 	forbidden := &Error{Code: CodeForbidden, Op: "graph.removePassword", Message: "Authorization_RequestDenied"}
-	e.dir.failN["remove"] = slices.Repeat([]error{forbidden}, 3)
+	e.dir.failN["remove"] = slices.Repeat([]error{forbidden}, 100000)
 
 	job := RotationJob{ClientName: "lab-sync", Reason: ReasonCompromised, RevokeOld: true, RequestedAt: e.clock.Now()}
 	body, _ := json.Marshal(job)
-	if _, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 10}); err == nil {
+	if _, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 10, EnqueuedTime: e.clock.Now()}); err == nil {
 		t.Fatal("Rotate succeeded although the old password could not be removed")
 	}
 	failed := e.pub.ofType(EventFailed)
@@ -426,15 +493,19 @@ func TestRotateCompromisedFailureNamesStillValidPasswords(t *testing.T) {
 func TestScheduleFinishesARevocationWhoseJobDied(t *testing.T) {
 	e := newEnv(t, nil)
 	old := e.register(t, request("lab-sync")).Event.KeyID
-	e.dir.failN["remove"] = slices.Repeat([]error{&Error{Code: CodeUnavailable, Op: "graph.removePassword"}}, 3)
+	e.dir.failN["remove"] = slices.Repeat([]error{&Error{Code: CodeUnavailable, Op: "graph.removePassword"}}, 100000)
 	job := RotationJob{ClientName: "lab-sync", Reason: ReasonCompromised, RevokeOld: true, RequestedAt: e.clock.Now()}
 	body, _ := json.Marshal(job)
-	if _, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 1}); err == nil {
+	if _, err := e.svc.Rotate(context.Background(), body, Delivery{MessageID: job.MessageID(), DeliveryCount: 1, EnqueuedTime: e.clock.Now()}); err == nil {
 		t.Fatal("test premise: the first delivery should fail")
 	}
-	// The job is never redelivered (its instance died with the message); the scheduler finishes.
+	// The job is never redelivered (its instance died with the message); the scheduler sends a
+	// maintenance job, which finishes the revocation.
+	e.dir.failN["remove"] = nil
 	e.clock.Advance(time.Hour)
-	e.schedule(t)
+	if rep := e.schedule(t); rep.Maintenance != 1 {
+		t.Fatalf("report %+v; want one maintenance job", rep)
+	}
 	if _, ok := e.dir.app("appreg-lab-sync").Password(old); ok {
 		t.Fatalf("the compromised password %s survived a scheduler run", old)
 	}

@@ -2,27 +2,35 @@ package registrar
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
 // ScheduleReport summarises one ScheduleRotations run.
 type ScheduleReport struct {
-	Apps     int `json:"apps"`     // managed applications examined
-	Secrets  int `json:"secrets"`  // managed Key Vault secrets found
-	Due      int `json:"due"`      // secrets due for rotation
-	Enqueued int `json:"enqueued"` // rotation jobs sent
-	Retired  int `json:"retired"`  // passwords removed (superseded, expired, orphaned)
-	Failed   int `json:"failed"`   // apps whose examination failed
+	Apps         int `json:"apps"`         // managed applications examined
+	Secrets      int `json:"secrets"`      // managed Key Vault secrets found
+	Due          int `json:"due"`          // rotation jobs sent (secrets due, or whose password is gone)
+	Maintenance  int `json:"maintenance"`  // maintenance jobs sent (passwords that may be retired)
+	DeadLettered int `json:"deadLettered"` // dead-lettered commands announced as failed
+	Failed       int `json:"failed"`       // jobs or announcements that could not be sent
 }
 
-// ScheduleRotations finds managed secrets due for rotation and enqueues one job each, and removes
-// passwords the retirement policy says may go, including orphans left by a crash. It only
-// schedules rotations: each one runs as its own job with its own retries and dead-letter record.
-// It returns an error when any app could not be examined; the rest are still done.
+// ScheduleRotations is the timer's whole job, and it only schedules: it reads Key Vault and
+// Graph once, and sends each client that needs something a rotation or maintenance job in that
+// client's session. It never edits a credential itself, because it runs outside every session:
+// a decision it made here could race a registration or rotation of the same client on another
+// instance. Each job re-reads the state it acts on, inside the session.
+//
+// It also announces dead-lettered commands: a command whose last delivery was cut off (a killed
+// instance, a lost lock) was dead-lettered without a "failed" event, and nothing may be lost
+// silently. It returns an error when any job or announcement could not be sent; the rest are
+// still sent.
 func (s *Service) ScheduleRotations(ctx context.Context) (ScheduleReport, error) {
 	var rep ScheduleReport
 	secrets := map[string]SecretVersion{}
@@ -36,19 +44,14 @@ func (s *Service) ScheduleRotations(ctx context.Context) (ScheduleReport, error)
 		return rep, err
 	}
 	rep.Secrets = len(secrets)
-
 	var apps []App
 	if err := s.dir.ListManagedApplications(ctx, func(a App) error { apps = append(apps, a); return nil }); err != nil {
 		return rep, err
 	}
 
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, s.opt.ScanConcurrency)
-		seen = map[string]bool{}
-	)
+	var errs []error
+	seen := map[string]bool{}
+	now := s.opt.Now()
 	for _, app := range apps {
 		name := app.ClientName()
 		if name == "" || !app.Managed() || strings.EqualFold(app.AppID, s.opt.SelfAppID) {
@@ -57,95 +60,124 @@ func (s *Service) ScheduleRotations(ctx context.Context) (ScheduleReport, error)
 		seen[name] = true
 		rep.Apps++
 		secret, hasSecret := secrets[name]
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return rep, ctx.Err()
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			due, enq, retired, err := s.examine(ctx, app, name, secret, hasSecret)
-			mu.Lock()
-			defer mu.Unlock()
-			rep.Retired += retired
-			if due {
-				rep.Due++
-			}
-			if enq {
-				rep.Enqueued++
-			}
-			if err != nil {
+		log := s.log.With(slog.String("clientName", name), slog.String("appId", app.AppID))
+		if hasSecret && strings.EqualFold(secret.Tags[KVTagAppID], app.AppID) && s.needsRotation(app, secret, now) {
+			job := RotationJob{ClientName: name, AppID: app.AppID, KeyID: secret.KeyID(), Reason: ReasonNearExpiry}
+			if err := s.pub.EnqueueRotation(ctx, job); err != nil {
 				rep.Failed++
 				errs = append(errs, err)
-				s.log.Error("examining client failed", slog.String("clientName", name), slog.String("appId", app.AppID), slog.Any("error", err))
+				log.Error("sending a rotation job failed", slog.Any("error", err))
+				continue
 			}
-		}()
+			rep.Due++
+			log.Info("rotation job sent", slog.String("keyId", secret.KeyID()), slog.Time("expires", secret.Expires), slog.String("messageId", job.MessageID()))
+			continue // the rotation retires what may go, in the same session
+		}
+		if !hasSecret {
+			secret = SecretVersion{}
+		}
+		if !s.mayNeedMaintenance(app, secret, now) {
+			continue
+		}
+		job := MaintenanceJob{ClientName: name, AppID: app.AppID, Fingerprint: fingerprint(app, secret)}
+		if err := s.pub.EnqueueMaintenance(ctx, job); err != nil {
+			rep.Failed++
+			errs = append(errs, err)
+			log.Error("sending a maintenance job failed", slog.Any("error", err))
+			continue
+		}
+		rep.Maintenance++
 	}
-	wg.Wait()
 	for name, v := range secrets {
 		if !seen[name] {
 			s.log.Warn("managed secret has no managed application; leaving it", slog.String("clientName", name), slog.String("secretId", v.ID))
 		}
 	}
+	if err := s.announceDeadLetters(ctx, &rep); err != nil {
+		errs = append(errs, err)
+	}
 	s.log.Info("rotation schedule run finished", slog.Int("apps", rep.Apps), slog.Int("secrets", rep.Secrets),
-		slog.Int("due", rep.Due), slog.Int("enqueued", rep.Enqueued), slog.Int("retired", rep.Retired), slog.Int("failed", rep.Failed))
+		slog.Int("due", rep.Due), slog.Int("maintenance", rep.Maintenance), slog.Int("deadLettered", rep.DeadLettered), slog.Int("failed", rep.Failed))
 	return rep, errors.Join(errs...)
 }
 
-// examine decides one app's fate: enqueue a rotation if its secret is due (or its latest keyId no
-// longer authenticates), then retire what the policy allows.
-func (s *Service) examine(ctx context.Context, app App, name string, secret SecretVersion, hasSecret bool) (due, enqueued bool, retired int, err error) {
-	log := s.log.With(slog.String("clientName", name), slog.String("appId", app.AppID))
-	unlock, err := s.gate.lock(ctx, name)
-	if err != nil {
-		return false, false, 0, err
+// mayNeedMaintenance is the scheduler's cheap pre-filter: a job is worth sending when a
+// revocation is pending, or when the app has a password other than the latest secret's that is
+// old enough for some rule to remove (expired, or past OrphanAfter; the job then applies the
+// exact rules, RetireAfter included, on fresh state).
+func (s *Service) mayNeedMaintenance(app App, latest SecretVersion, now time.Time) bool {
+	if revoking(latest) {
+		return true
 	}
-	defer unlock()
+	for _, p := range app.Passwords {
+		if strings.EqualFold(p.KeyID, latest.KeyID()) {
+			continue
+		}
+		if !p.End.After(now) || now.Sub(p.Start) >= s.opt.OrphanAfter {
+			return true
+		}
+	}
+	return false
+}
 
-	now := s.opt.Now()
-	if !hasSecret {
-		// Never sweep on the word of a listing alone: a secret whose tags someone edited would be
-		// missing from it, and its live password would look like an orphan.
-		latest, err := s.store.Latest(ctx, s.SecretName(name))
-		switch {
-		case err == nil:
-			secret, hasSecret = latest, true
-		case !IsNotFound(err):
-			return false, false, 0, err
-		}
+// fingerprint digests what the scheduler saw of a client, for the maintenance job's MessageId.
+func fingerprint(app App, latest SecretVersion) string {
+	keys := keyIDs(app.Passwords)
+	slices.Sort(keys)
+	return shortHash(latest.ID + "|" + latest.KeyID() + "|" + strings.Join(keys, ","))
+}
+
+// announceDeadLetters publishes "failed" for every command dead-lettered within the lookback.
+// A command whose final delivery published its own "failed" gets the same MessageId
+// (<requestId>:failed) again, which the events topic's duplicate detection drops, so each is
+// announced once however many scheduler runs see it.
+func (s *Service) announceDeadLetters(ctx context.Context, rep *ScheduleReport) error {
+	if s.opt.DeadLetters == nil {
+		return nil
 	}
-	if hasSecret && !strings.EqualFold(secret.Tags[KVTagAppID], app.AppID) {
-		// The app was re-created; its next registration will write a fresh secret.
-		log.Warn("latest secret belongs to an earlier application with this name", slog.String("secretAppId", secret.Tags[KVTagAppID]))
-		hasSecret = false
-		secret = SecretVersion{}
-	}
-	if hasSecret {
-		p, live := app.Password(secret.KeyID())
-		switch {
-		case !live || !p.Live(now):
-			log.Warn("latest secret's password does not authenticate; rotating", slog.String("keyId", secret.KeyID()))
-			due = true
-		case s.isDue(secret, now):
-			due = true
+	since := s.opt.Now().Add(-s.opt.DeadLetterLookback)
+	var errs []error
+	err := s.opt.DeadLetters.PeekDeadLetters(ctx, func(dl DeadLetter) error {
+		if dl.EnqueuedTime.Before(since) {
+			return nil
 		}
-		if due {
-			job := RotationJob{ClientName: name, AppID: app.AppID, KeyID: secret.KeyID(), Reason: ReasonNearExpiry}
-			if err := s.pub.EnqueueRotation(ctx, job); err != nil {
-				return due, false, 0, err
-			}
-			enqueued = true
-			log.Info("rotation enqueued", slog.String("keyId", secret.KeyID()), slog.Time("expires", secret.Expires), slog.String("messageId", job.MessageID()))
+		var body struct{ RequestID, ClientName string }
+		_ = json.Unmarshal(dl.Body, &body) // a body that does not parse still gets its event
+		d := Delivery{MessageID: dl.MessageID, SessionID: dl.SessionID}
+		requestID := d.MessageID
+		if dl.Subject == "" || dl.Subject == CommandRegister {
+			requestID = s.requestIDFor(body.RequestID, d)
+		} else {
+			requestID = s.requestIDFor("", d)
 		}
-	} else {
-		log.Warn("managed application has no secret in Key Vault; sweeping orphans only")
+		client := dl.SessionID
+		if client == "" && clientNameRE.MatchString(body.ClientName) {
+			client = body.ClientName
+		}
+		ev := Event{Type: EventFailed, RequestID: requestID, ClientName: client, Reasons: []Reason{{
+			Code: ReasonDeadLettered,
+			Message: clip(fmt.Sprintf("Service Bus dead-lettered the %s command (%s: %s); see 'appreg dlq show', fix the cause, then 'appreg dlq resubmit'",
+				orDefault(dl.Subject, CommandRegister), orDefault(dl.Reason, "no reason"), dl.Description), maxReasonText),
+		}}}
+		if _, err := s.publish(ctx, ev); err != nil {
+			rep.Failed++
+			errs = append(errs, err)
+			return nil
+		}
+		rep.DeadLettered++
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
 	}
-	// A revoking rotation whose job died before it removed every other password is finished
-	// here: its version says so.
-	retired, err = s.retire(ctx, app, secret, revoking(secret), log)
-	return due, enqueued, retired, err
+	return errors.Join(errs...)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // isDue applies the rotation window: min(RotateBefore, lifetime/3) before expiry. The third keeps

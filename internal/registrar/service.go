@@ -2,6 +2,8 @@ package registrar
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -23,13 +25,16 @@ type Options struct {
 	OrphanAfter  time.Duration // remove an unreferenced appreg password after this long
 
 	MaxDeliveryCount int // the queue's MaxDeliveryCount; the attempt reaching it publishes "failed"
+	// RetryBudget is how long, from a command's enqueue time, its retryable failures are retried
+	// across deliveries before it is given up; AttemptTimeout caps one delivery's share of it.
+	RetryBudget    time.Duration
+	AttemptTimeout time.Duration
 
 	ReplicationTimeout time.Duration // how long to wait out directory replication
 	RetryBase          time.Duration // first backoff for replication and store retries
 	RetryMax           time.Duration // backoff cap
 	StoreAttempts      int           // Key Vault write attempts before compensating
 	EditSpacing        time.Duration // minimum gap between credential edits on one app
-	ScanConcurrency    int           // apps examined in parallel by ScheduleRotations
 
 	// Verifier, when set, signs in with every new secret before its event is published, retrying
 	// for up to VerifyTimeout while Entra replicates the password.
@@ -38,6 +43,13 @@ type Options struct {
 
 	// SelfAppID is the appId of the identity appreg runs as; it never acts on it.
 	SelfAppID string
+
+	// DeadLetters, when set, lets ScheduleRotations announce a "failed" event for every
+	// dead-lettered command whose last delivery could not (it was cut off, or its publish failed).
+	DeadLetters DeadLetters
+	// DeadLetterLookback is how far back, by enqueue time, that sweep looks. The events topic's
+	// duplicate detection must cover it, so a command announced twice is delivered once.
+	DeadLetterLookback time.Duration
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -68,12 +80,14 @@ var Defaults = Options{
 	RetireAfter:         168 * time.Hour,
 	OrphanAfter:         15 * time.Minute,
 	MaxDeliveryCount:    10,
+	RetryBudget:         30 * time.Minute,
+	AttemptTimeout:      5 * time.Minute,
+	DeadLetterLookback:  20 * time.Hour,
 	ReplicationTimeout:  3 * time.Minute,
 	RetryBase:           2 * time.Second,
 	RetryMax:            20 * time.Second,
 	StoreAttempts:       3,
 	EditSpacing:         10 * time.Second,
-	ScanConcurrency:     4,
 	VerifyTimeout:       2 * time.Minute,
 }
 
@@ -106,12 +120,14 @@ func New(dir Directory, store SecretStore, pub Publisher, opts *Options) *Servic
 	def(&o.RetireAfter, d.RetireAfter)
 	def(&o.OrphanAfter, d.OrphanAfter)
 	defInt(&o.MaxDeliveryCount, d.MaxDeliveryCount)
+	def(&o.RetryBudget, d.RetryBudget)
+	def(&o.AttemptTimeout, d.AttemptTimeout)
+	def(&o.DeadLetterLookback, d.DeadLetterLookback)
 	def(&o.ReplicationTimeout, d.ReplicationTimeout)
 	def(&o.RetryBase, d.RetryBase)
 	def(&o.RetryMax, d.RetryMax)
 	defInt(&o.StoreAttempts, d.StoreAttempts)
 	def(&o.EditSpacing, d.EditSpacing)
-	defInt(&o.ScanConcurrency, d.ScanConcurrency)
 	def(&o.VerifyTimeout, d.VerifyTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -149,19 +165,16 @@ func (s *Service) SecretName(clientName string) string {
 	return s.opt.SecretNamePrefix + clientName + s.opt.SecretNameSuffix
 }
 
-// Delivery is what the trigger knows about the message being handled.
-type Delivery struct {
-	MessageID     string
-	DeliveryCount int // 1 on the first attempt
-}
-
-// finalAttempt reports whether a failure now will dead-letter the message.
-func (s *Service) finalAttempt(d Delivery) bool { return d.DeliveryCount >= s.opt.MaxDeliveryCount }
-
 // retry runs fn until it succeeds, fails with an error that retrying cannot fix, or the budget
 // is spent. Waits grow exponentially with full jitter, and honour a service's Retry-After.
 func (s *Service) retry(ctx context.Context, budget time.Duration, attempts int, retryable func(error) bool, fn func() error) error {
 	deadline := s.opt.Now().Add(budget)
+	if end, ok := ctx.Value(windowKey{}).(time.Time); ok && (budget <= 0 || end.Before(deadline)) {
+		deadline, budget = end, end.Sub(s.opt.Now())
+		if budget <= 0 {
+			budget = time.Nanosecond // the window is over: one try, no waiting
+		}
+	}
 	backoff := s.opt.RetryBase
 	for attempt := 1; ; attempt++ {
 		err := fn()
@@ -187,6 +200,12 @@ func (s *Service) retry(ctx context.Context, budget time.Duration, attempts int,
 }
 
 func isReplicating(err error) bool { return ErrorCode(err) == CodeReplicating }
+
+// shortHash is a stable 16-hex-digit digest, for ids derived from text of any length.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
 
 // publish sends an event, stamping it with the tenant and the time, and returns what it sent.
 func (s *Service) publish(ctx context.Context, e Event) (Event, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,56 +240,86 @@ func TestRegisterWaitsOutReplication(t *testing.T) {
 	}
 }
 
-func TestRegisterReplicationGivesUpAtBound(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.ReplicationTimeout = time.Minute })
+func TestRegisterReplicationGivesUpAtTheDeliveryWindow(t *testing.T) {
+	// A 10-minute budget over 10 deliveries: each delivery retries for a minute, then hands the
+	// message back; no inner retry (ReplicationTimeout is longer) outlives the window.
+	e := newEnv(t, func(o *Options) { o.RetryBudget = 10 * time.Minute; o.ReplicationTimeout = 3 * time.Minute })
 	e.dir.spLag = 1000
 	start := e.clock.Now()
-	_, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 1})
+	_, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 1, EnqueuedTime: start})
 	if ErrorCode(err) != CodeReplicating {
 		t.Fatalf("err = %v, want a replicating error so the message is redelivered", err)
 	}
-	if waited := e.clock.Now().Sub(start); waited > time.Minute {
-		t.Errorf("waited %v, beyond the 1m bound", waited)
+	if waited := e.clock.Now().Sub(start); waited > time.Minute || waited < 30*time.Second {
+		t.Errorf("waited %v; want about the 1m window", waited)
 	}
 	if len(e.pub.events) != 0 {
 		t.Errorf("events on a non-final failure: %+v", e.pub.events)
 	}
 }
 
+// The retry budget is spread over the deliveries: a request that keeps failing is dead-lettered
+// when the budget is spent, never before it.
+func TestRetryBudgetSpansTheDeliveries(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RetryBudget = 30 * time.Minute })
+	forbidden := &Error{Code: CodeForbidden, Op: "graph.upsertApplication", Message: "HTTP 403 Authorization_RequestDenied"}
+	e.dir.failN["upsert"] = slices.Repeat([]error{forbidden}, 100000)
+	enqueued := e.clock.Now()
+	var err error
+	for n := 1; n <= 10; n++ {
+		_, err = e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: n, EnqueuedTime: enqueued})
+		if err == nil {
+			t.Fatalf("delivery %d succeeded", n)
+		}
+		if n < 10 && len(e.pub.ofType(EventFailed)) != 0 {
+			t.Fatalf("failed announced on delivery %d", n)
+		}
+	}
+	if spent := e.clock.Now().Sub(enqueued); spent < 29*time.Minute || spent > 31*time.Minute {
+		t.Errorf("gave up after %v; want the 30m budget", spent)
+	}
+	failed := e.pub.ofType(EventFailed)
+	if len(failed) != 1 || !strings.Contains(failed[0].Reasons[0].Message, "Application.ReadWrite.OwnedBy") {
+		t.Fatalf("failed events = %+v; want one naming the missing permission", failed)
+	}
+}
+
 func TestRegisterStoreFailureCompensates(t *testing.T) {
 	unavailable := &Error{Code: CodeUnavailable, Op: "keyvault.set", Message: "503"}
-	for _, final := range []bool{false, true} {
-		t.Run(fmt.Sprintf("final=%v", final), func(t *testing.T) {
-			e := newEnv(t, nil)
-			e.store.failPut = []error{unavailable, unavailable, unavailable}
-			count := 1
-			if final {
-				count = 10
-			}
-			_, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: count})
-			if !errors.Is(err, unavailable) {
-				t.Fatalf("err = %v, want the store error", err)
-			}
-			if e.store.puts != 3 {
-				t.Errorf("Put attempts = %d, want 3", e.store.puts)
-			}
-			if n := len(e.dir.app("appreg-lab-sync").Passwords); n != 0 {
-				t.Errorf("passwords left = %d, want 0 after compensation", n)
-			}
-			failed := e.pub.ofType(EventFailed)
-			if final != (len(failed) == 1) {
-				t.Errorf("failed events = %+v on final=%v", failed, final)
-			}
-			if final && (failed[0].RequestID != "req-lab-sync" || failed[0].Reasons[0].Code != string(CodeUnavailable)) {
-				t.Errorf("failed event = %+v", failed[0])
-			}
-			// The next delivery, with Key Vault healthy again, converges.
-			e.register(t, request("lab-sync"))
-			if n := len(e.dir.app("appreg-lab-sync").Passwords); n != 1 {
-				t.Errorf("passwords after recovery = %d, want 1", n)
-			}
-		})
-	}
+	t.Run("Transient", func(t *testing.T) {
+		// Three failed writes: the password is removed again, and the next try in the same
+		// delivery converges on one password and one version.
+		e := newEnv(t, nil)
+		e.store.failPut = []error{unavailable, unavailable, unavailable}
+		e.register(t, request("lab-sync"))
+		if e.store.puts != 4 || e.dir.calls["remove"] != 1 {
+			t.Errorf("Put attempts = %d, removals = %d; want 3 failed puts, a compensation, then 1 put", e.store.puts, e.dir.calls["remove"])
+		}
+		if n, v := len(e.dir.app("appreg-lab-sync").Passwords), e.store.count("lab-sync-client-secret"); n != 1 || v != 1 {
+			t.Errorf("passwords %d, versions %d; want 1 and 1", n, v)
+		}
+	})
+	t.Run("Final", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.store.failPut = slices.Repeat([]error{unavailable}, 100000)
+		_, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 10, EnqueuedTime: e.clock.Now()})
+		if !errors.Is(err, unavailable) {
+			t.Fatalf("err = %v, want the store error", err)
+		}
+		if n := len(e.dir.app("appreg-lab-sync").Passwords); n != 0 {
+			t.Errorf("passwords left = %d, want 0 after compensation", n)
+		}
+		failed := e.pub.ofType(EventFailed)
+		if len(failed) != 1 || failed[0].RequestID != "req-lab-sync" || failed[0].Reasons[0].Code != string(CodeUnavailable) {
+			t.Fatalf("failed events = %+v", failed)
+		}
+		// The next delivery, with Key Vault healthy again, converges.
+		e.store.failPut = nil
+		e.register(t, request("lab-sync"))
+		if n := len(e.dir.app("appreg-lab-sync").Passwords); n != 1 {
+			t.Errorf("passwords after recovery = %d, want 1", n)
+		}
+	})
 }
 
 func TestRegisterSoftDeletedSecretIsRejected(t *testing.T) {

@@ -42,17 +42,17 @@ func NewClient(c Connection) (*azservicebus.Client, error) {
 	return nil, errors.New("servicebus: no namespace or connection string")
 }
 
-// Publisher sends the registrar's events and rotation jobs.
+// Publisher sends the registrar's events, and commands to a client's session on the command queue.
 type Publisher struct {
-	events *azservicebus.Sender
-	jobs   *azservicebus.Sender
-	log    *slog.Logger
+	events   *azservicebus.Sender
+	commands *azservicebus.Sender
+	log      *slog.Logger
 }
 
 var _ registrar.Publisher = (*Publisher)(nil)
 
-// NewPublisher opens senders on the events topic and the rotation queue of client.
-func NewPublisher(client *azservicebus.Client, eventsTopic, rotationQueue string, log *slog.Logger) (*Publisher, error) {
+// NewPublisher opens senders on the events topic and the command queue of client.
+func NewPublisher(client *azservicebus.Client, eventsTopic, commandQueue string, log *slog.Logger) (*Publisher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -60,51 +60,71 @@ func NewPublisher(client *azservicebus.Client, eventsTopic, rotationQueue string
 	if err != nil {
 		return nil, fmt.Errorf("servicebus: sender for %s: %w", eventsTopic, err)
 	}
-	jobs, err := client.NewSender(rotationQueue, nil)
+	commands, err := client.NewSender(commandQueue, nil)
 	if err != nil {
-		return nil, fmt.Errorf("servicebus: sender for %s: %w", rotationQueue, err)
+		return nil, fmt.Errorf("servicebus: sender for %s: %w", commandQueue, err)
 	}
-	return &Publisher{events: events, jobs: jobs, log: log}, nil
+	return &Publisher{events: events, commands: commands, log: log}, nil
 }
 
 // Publish sends an outcome event. Subject is the event type, so subscriptions can filter on it
 // without parsing bodies.
 func (p *Publisher) Publish(ctx context.Context, e registrar.Event) error {
-	return p.send(ctx, p.events, "servicebus.publish", e.MessageID(), string(e.Type), e, map[string]any{
-		"type": string(e.Type), "clientName": e.ClientName, "requestId": e.RequestID,
+	return p.send(ctx, p.events, "servicebus.publish", message{
+		id: e.MessageID(), subject: string(e.Type), body: e,
+		props: map[string]any{"type": string(e.Type), "clientName": e.ClientName, "requestId": e.RequestID},
 	})
 }
 
-// EnqueueRotation sends a rotation job.
+// EnqueueRotation sends a rotation job to the client's session.
 func (p *Publisher) EnqueueRotation(ctx context.Context, job registrar.RotationJob) error {
-	return p.send(ctx, p.jobs, "servicebus.enqueueRotation", job.MessageID(), "rotate", job, map[string]any{
-		"clientName": job.ClientName, "reason": job.Reason,
+	return p.send(ctx, p.commands, "servicebus.enqueueRotation", message{
+		id: job.MessageID(), subject: registrar.CommandRotate, session: job.ClientName, body: job,
+		props: map[string]any{"clientName": job.ClientName, "reason": job.Reason},
+	})
+}
+
+// EnqueueMaintenance sends a maintenance job to the client's session.
+func (p *Publisher) EnqueueMaintenance(ctx context.Context, job registrar.MaintenanceJob) error {
+	return p.send(ctx, p.commands, "servicebus.enqueueMaintenance", message{
+		id: job.MessageID(), subject: registrar.CommandMaintain, session: job.ClientName, body: job,
+		props: map[string]any{"clientName": job.ClientName},
 	})
 }
 
 // Close closes the senders.
 func (p *Publisher) Close(ctx context.Context) error {
-	return errors.Join(p.events.Close(ctx), p.jobs.Close(ctx))
+	return errors.Join(p.events.Close(ctx), p.commands.Close(ctx))
 }
 
-func (p *Publisher) send(ctx context.Context, s *azservicebus.Sender, op, messageID, subject string, body any, props map[string]any) error {
-	b, err := json.Marshal(body)
+// message is what send puts on the wire.
+type message struct {
+	id, subject, session string
+	body                 any
+	props                map[string]any
+}
+
+func (p *Publisher) send(ctx context.Context, s *azservicebus.Sender, op string, m message) error {
+	b, err := json.Marshal(m.body)
 	if err != nil {
 		return &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: "encoding the message failed", Err: err}
 	}
 	contentType := "application/json"
-	start := time.Now()
-	err = s.SendMessage(ctx, &azservicebus.Message{
-		MessageID:             &messageID,
-		Subject:               &subject,
+	msg := &azservicebus.Message{
+		MessageID:             &m.id,
+		Subject:               &m.subject,
 		ContentType:           &contentType,
 		Body:                  b,
-		ApplicationProperties: props,
-	}, nil)
-	if err != nil {
+		ApplicationProperties: m.props,
+	}
+	if m.session != "" {
+		msg.SessionID = &m.session
+	}
+	start := time.Now()
+	if err := s.SendMessage(ctx, msg, nil); err != nil {
 		return translate(op, err)
 	}
-	p.log.Debug("message sent", slog.String("op", op), slog.String("messageId", messageID), slog.Duration("elapsed", time.Since(start)))
+	p.log.Debug("message sent", slog.String("op", op), slog.String("messageId", m.id), slog.Duration("elapsed", time.Since(start)))
 	return nil
 }
 
