@@ -39,7 +39,7 @@ func BenchmarkRegisterConcurrent(b *testing.B) {
 		for pb.Next() {
 			i := n.Add(1)
 			body := fmt.Sprintf(`{"requestId":"bench-%d","clientName":"bench-%d"}`, i, i)
-			if status, out := h.invoke("RegisterApp", "request", []byte(body), fmt.Sprint(i), 1); status != http.StatusOK {
+			if status, out := h.command("register", []byte(body), fmt.Sprint(i), 1); status != http.StatusOK {
 				b.Errorf("status %d: %v", status, out.Logs)
 				return
 			}

@@ -100,7 +100,8 @@ type harness struct {
 	tap     *secretTap
 	sb      *azservicebus.Client
 	events  *azservicebus.Receiver
-	jobs    *azservicebus.Receiver
+	// commandQueue is where the scheduler sends its jobs, one session per client.
+	commandQueue string
 	printed *testutil.Buffer // every response body and every event or job body seen
 	seen    []registrar.Event
 }
@@ -127,6 +128,9 @@ func newHarness(t testing.TB, settings map[string]string) *harness {
 		config.EnvAuthorityHost: ep.AuthorityHost, config.EnvGraphBaseURL: ep.GraphBaseURL, config.EnvKeyVaultURL: ep.KeyVaultURL,
 		config.EnvCAFile: filepath.Join(dir, "ca.pem"), config.EnvSBConnection: ep.ServiceBusConnectionString,
 		config.EnvEditSpacing: "1ms", config.EnvReplicationTimeout: "20s", config.EnvLogLevel: "debug",
+		// A minute's budget: enough to wait out the emulated replication lag in one delivery,
+		// short enough that a test of a failure that outlives it still finishes in seconds.
+		config.EnvRetryBudget: "60s", config.EnvAttemptTimeout: "20s",
 	}
 	for k, v := range settings {
 		h.env[k] = v
@@ -169,9 +173,7 @@ func newHarness(t testing.TB, settings map[string]string) *harness {
 	if h.events, err = h.sb.NewReceiverForSubscription(cfg.EventsTopic, "appreg", nil); err != nil {
 		t.Fatal(err)
 	}
-	if h.jobs, err = h.sb.NewReceiverForQueue(cfg.RotationQueue, nil); err != nil {
-		t.Fatal(err)
-	}
+	h.commandQueue = cfg.CommandQueue
 	t.Cleanup(func() {
 		h.checkSecretsWorkAndNeverLeak()
 		cancel()
@@ -186,24 +188,33 @@ func newHarness(t testing.TB, settings map[string]string) *harness {
 	return h
 }
 
-// invoke posts what the Functions host posts for one Service Bus message: the body JSON-encoded
-// twice, metadata strings encoded twice, numbers as strings.
-func (h *harness) invoke(function, binding string, body []byte, messageID string, deliveryCount int) (int, invokeResult) {
+// command posts what the Functions host posts for one message of the command queue: the body
+// JSON-encoded twice, metadata strings encoded twice, numbers as strings, and the session that
+// a sender following the README would set (the body's clientName).
+func (h *harness) command(kind string, body []byte, messageID string, deliveryCount int) (int, invokeResult) {
+	h.t.Helper()
+	var b struct{ ClientName string }
+	_ = json.Unmarshal(body, &b)
+	return h.commandIn(kind, body, messageID, b.ClientName, deliveryCount)
+}
+
+func (h *harness) commandIn(kind string, body []byte, messageID, sessionID string, deliveryCount int) (int, invokeResult) {
 	h.t.Helper()
 	twice := func(s string) string {
 		once, _ := json.Marshal(s)
 		return string(once)
 	}
 	env := map[string]any{
-		"Data": map[string]any{binding: twice(string(body))},
+		"Data": map[string]any{"command": twice(string(body))},
 		"Metadata": map[string]any{
 			"DeliveryCount": fmt.Sprint(deliveryCount), "MessageId": twice(messageID), "ContentType": twice("application/json"),
+			"Subject": twice(kind), "Label": twice(kind), "SessionId": twice(sessionID),
 			"SequenceNumber": "1", "EnqueuedTimeUtc": time.Now().UTC().Format("2006-01-02T15:04:05"),
-			"MessageReceiver": map[string]any{}, "MessageActions": map[string]any{},
-			"sys": map[string]any{"MethodName": function, "UtcNow": time.Now().UTC().Format(time.RFC3339Nano), "RandGuid": "00000000-0000-4000-8000-000000000000"},
+			"MessageReceiver": map[string]any{}, "MessageActions": map[string]any{}, "MessageSession": map[string]any{},
+			"sys": map[string]any{"MethodName": "ClientCommand", "UtcNow": time.Now().UTC().Format(time.RFC3339Nano), "RandGuid": "00000000-0000-4000-8000-000000000000"},
 		},
 	}
-	return h.post(function, env)
+	return h.post("ClientCommand", env)
 }
 
 func (h *harness) timer() (int, invokeResult) {
@@ -212,6 +223,25 @@ func (h *harness) timer() (int, invokeResult) {
 		"Data":     map[string]any{"timer": map[string]any{"Schedule": map[string]any{"AdjustForDST": true}, "ScheduleStatus": nil, "IsPastDue": false}},
 		"Metadata": map[string]any{"sys": map[string]any{"MethodName": "ScheduleRotations", "UtcNow": time.Now().UTC().Format(time.RFC3339Nano)}},
 	})
+}
+
+// scheduleAndRun fires the timer and delivers every job it sent, as the host would.
+func (h *harness) scheduleAndRun() {
+	h.t.Helper()
+	if status, out := h.timer(); status != http.StatusOK {
+		h.t.Fatalf("ScheduleRotations = %d %v", status, out.Logs)
+	}
+	for {
+		jobs := h.receiveSession(300 * time.Millisecond)
+		if len(jobs) == 0 {
+			return
+		}
+		for _, m := range jobs {
+			if status, out := h.runJob(m, 1); status != http.StatusOK {
+				h.t.Fatalf("job %s = %d %v", m.MessageID, status, out.Logs)
+			}
+		}
+	}
 }
 
 func (h *harness) post(function string, env any) (int, invokeResult) {
@@ -241,9 +271,9 @@ func (h *harness) register(body string) registrar.Event {
 	h.t.Helper()
 	var req struct{ RequestID string }
 	_ = json.Unmarshal([]byte(body), &req)
-	status, out := h.invoke("RegisterApp", "request", []byte(body), req.RequestID, 1)
+	status, out := h.command("register", []byte(body), req.RequestID, 1)
 	if status != http.StatusOK {
-		h.t.Fatalf("RegisterApp = %d: %v", status, out.Logs)
+		h.t.Fatalf("register = %d: %v", status, out.Logs)
 	}
 	return eventOf(h.t, out)
 }
@@ -288,33 +318,63 @@ func (h *harness) drainEvents() []registrar.Event {
 	}
 }
 
-// receiveJobs receives the rotation jobs the scheduler enqueued.
+// receiveJobs receives the jobs the scheduler sent to the command queue, one client session at a
+// time, as the host's session trigger would.
 func (h *harness) receiveJobs(want int) []*azservicebus.ReceivedMessage {
 	h.t.Helper()
 	var got []*azservicebus.ReceivedMessage
 	deadline := time.Now().Add(10 * time.Second)
 	for len(got) < want && time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		msgs, _ := h.jobs.ReceiveMessages(ctx, want-len(got), nil)
-		cancel()
+		got = append(got, h.receiveSession(500*time.Millisecond)...)
+	}
+	if len(got) != want {
+		h.t.Fatalf("scheduler jobs = %d, want %d", len(got), want)
+	}
+	// Nothing more should be queued.
+	if extra := h.receiveSession(200 * time.Millisecond); len(extra) > 0 {
+		h.t.Fatalf("unexpected extra job %s", extra[0].Body)
+	}
+	return got
+}
+
+// receiveSession accepts the next session with messages and takes them all.
+func (h *harness) receiveSession(wait time.Duration) []*azservicebus.ReceivedMessage {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	r, err := h.sb.AcceptNextSessionForQueue(ctx, h.commandQueue, nil)
+	if err != nil {
+		return nil // no session with messages
+	}
+	defer r.Close(context.Background())
+	var got []*azservicebus.ReceivedMessage
+	for {
+		rctx, rcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		msgs, _ := r.ReceiveMessages(rctx, 10, nil)
+		rcancel()
+		if len(msgs) == 0 {
+			return got
+		}
 		for _, m := range msgs {
 			h.printed.Write(m.Body)
-			if err := h.jobs.CompleteMessage(context.Background(), m, nil); err != nil {
+			if err := r.CompleteMessage(context.Background(), m, nil); err != nil {
 				h.t.Fatal(err)
 			}
 		}
 		got = append(got, msgs...)
 	}
-	if len(got) != want {
-		h.t.Fatalf("rotation jobs = %d, want %d", len(got), want)
+}
+
+// runJob delivers a job the scheduler sent, as the host would.
+func (h *harness) runJob(m *azservicebus.ReceivedMessage, deliveryCount int) (int, invokeResult) {
+	h.t.Helper()
+	subject, session := "", ""
+	if m.Subject != nil {
+		subject = *m.Subject
 	}
-	// Nothing more should be queued.
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if extra, _ := h.jobs.ReceiveMessages(ctx, 1, nil); len(extra) > 0 {
-		h.t.Fatalf("unexpected extra rotation job %s", extra[0].Body)
+	if m.SessionID != nil {
+		session = *m.SessionID
 	}
-	return got
+	return h.commandIn(subject, m.Body, m.MessageID, session, deliveryCount)
 }
 
 func (h *harness) app(uniqueName string) (app struct {

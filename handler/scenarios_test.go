@@ -16,6 +16,7 @@ import (
 
 	"appreg/emulator/graph"
 	"appreg/emulator/keyvault"
+	"appreg/internal/config"
 	"appreg/internal/registrar"
 )
 
@@ -123,7 +124,7 @@ func TestE2ERejections(t *testing.T) {
 	returned := map[string]bool{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, out := h.invoke("RegisterApp", "request", []byte(tt.body), "msg-"+tt.name, 1)
+			status, out := h.command("register", []byte(tt.body), "msg-"+tt.name, 1)
 			if status != http.StatusOK {
 				t.Fatalf("status %d: a bad request must complete, not retry", status)
 			}
@@ -158,24 +159,24 @@ func TestE2ERotationScheduleRotateRetire(t *testing.T) {
 	h.register(`{"requestId":"r-fresh","clientName":"leave-me","secret":{"lifetimeDays":180}}`)
 
 	// Not due yet: nothing scheduled.
-	if status, out := h.timer(); status != http.StatusOK || !strings.Contains(out.Logs[0], "0 due") {
+	if status, out := h.timer(); status != http.StatusOK || !strings.Contains(out.Logs[0], "0 rotations and 0 maintenance jobs sent") {
 		t.Fatalf("first schedule: %d %v", status, out.Logs)
 	}
 	h.receiveJobs(0)
 
 	// 21 days on, 9 are left: inside min(30 days, 30/3 days).
 	h.clock.Advance(21 * day)
-	if status, out := h.timer(); status != http.StatusOK || !strings.Contains(out.Logs[0], "1 due, 1 enqueued") {
+	if status, out := h.timer(); status != http.StatusOK || !strings.Contains(out.Logs[0], "1 rotations and 0 maintenance jobs sent") {
 		t.Fatalf("second schedule: %d %v", status, out.Logs)
 	}
 	jobs := h.receiveJobs(1)
 	job := jobs[0]
-	if job.MessageID != "rotate:"+due.AppID+":"+due.KeyID {
-		t.Errorf("job message id %q", job.MessageID)
+	if job.MessageID != "rotate:"+due.AppID+":"+due.KeyID || *job.Subject != "rotate" || *job.SessionID != "rotate-me" {
+		t.Errorf("job message id %q subject %v session %v", job.MessageID, job.Subject, job.SessionID)
 	}
-	status, out := h.invoke("RotateSecret", "job", job.Body, job.MessageID, 1)
+	status, out := h.runJob(job, 1)
 	if status != http.StatusOK {
-		t.Fatalf("RotateSecret = %d %v", status, out.Logs)
+		t.Fatalf("rotate = %d %v", status, out.Logs)
 	}
 	rotated := eventOf(t, out)
 	if rotated.Type != registrar.EventRotated || rotated.KeyID == due.KeyID || rotated.AppID != due.AppID {
@@ -187,23 +188,22 @@ func TestE2ERotationScheduleRotateRetire(t *testing.T) {
 	}
 
 	// The same job again (redelivery, or a second timer run's job): already rotated, nothing added.
-	if status, out := h.invoke("RotateSecret", "job", job.Body, job.MessageID, 2); status != http.StatusOK || eventOf(t, out).KeyID != rotated.KeyID {
+	if status, out := h.runJob(job, 2); status != http.StatusOK || eventOf(t, out).KeyID != rotated.KeyID {
 		t.Fatalf("redelivered job: %d %v", status, out.Logs)
 	}
 	if n := len(h.app("appreg-rotate-me").Passwords); n != 2 || h.versions("rotate-me-client-secret") != 2 {
 		t.Fatalf("redelivery changed state: passwords %d", n)
 	}
 
-	// Retire after RETIRE_AFTER (7 days), not before.
+	// Retire after RETIRE_AFTER (7 days), not before: the timer sends a maintenance job, which
+	// decides on fresh state in the client's session.
 	h.clock.Advance(7*day - time.Hour)
-	h.timer()
+	h.scheduleAndRun()
 	if n := len(h.app("appreg-rotate-me").Passwords); n != 2 {
 		t.Fatalf("retired before the grace period: %d passwords", n)
 	}
 	h.clock.Advance(2 * time.Hour)
-	if status, out := h.timer(); status != http.StatusOK || !strings.Contains(out.Logs[0], "1 retired") {
-		t.Fatalf("retiring schedule: %d %v", status, out.Logs)
-	}
+	h.scheduleAndRun()
 	if got := h.app("appreg-rotate-me").Passwords; len(got) != 1 || got[0] != rotated.KeyID {
 		t.Fatalf("after retirement: %v, want only %s", got, rotated.KeyID)
 	}
@@ -222,13 +222,16 @@ func TestE2ERevokeOld(t *testing.T) {
 	h := newHarness(t, nil)
 	reg := h.register(`{"requestId":"r-c","clientName":"compromised"}`)
 	job, _ := json.Marshal(registrar.RotationJob{ClientName: "compromised", Reason: registrar.ReasonCompromised, RequestedAt: time.Now().UTC()})
-	status, out := h.invoke("RotateSecret", "job", job, "rotate:compromised:now", 1)
+	status, out := h.command("rotate", job, "rotate:compromised:now", 1)
 	if status != http.StatusOK {
-		t.Fatalf("RotateSecret = %d %v", status, out.Logs)
+		t.Fatalf("rotate = %d %v", status, out.Logs)
 	}
 	ev := eventOf(t, out)
 	if got := h.app("appreg-compromised").Passwords; len(got) != 1 || got[0] != ev.KeyID || got[0] == reg.KeyID {
 		t.Errorf("passwords %v: the compromised %s must be gone at once", got, reg.KeyID)
+	}
+	if !slices.Equal(ev.RevokedKeyIDs, []string{reg.KeyID}) {
+		t.Errorf("rotated event revoked %v, want %s", ev.RevokedKeyIDs, reg.KeyID)
 	}
 }
 
@@ -252,12 +255,12 @@ func TestE2EOrphanSweep(t *testing.T) {
 	if n := len(h.app("appreg-orphaned").Passwords); n != 2 {
 		t.Fatalf("passwords = %d", n)
 	}
-	h.timer()
+	h.scheduleAndRun()
 	if n := len(h.app("appreg-orphaned").Passwords); n != 2 {
 		t.Fatalf("swept before ORPHAN_AFTER: %d", n)
 	}
 	h.clock.Advance(16 * time.Minute)
-	h.timer()
+	h.scheduleAndRun()
 	if got := h.app("appreg-orphaned").Passwords; len(got) != 1 || got[0] != reg.KeyID {
 		t.Errorf("after the sweep: %v, want only %s", got, reg.KeyID)
 	}
@@ -280,13 +283,14 @@ func TestE2EGraphThrottling(t *testing.T) {
 }
 
 func TestE2EKeyVaultFailureCompensates(t *testing.T) {
-	h := newHarness(t, nil)
+	// A short budget, so each delivery hands the message back within a second.
+	h := newHarness(t, map[string]string{config.EnvRetryBudget: "3s", config.EnvAttemptTimeout: "2s"})
 	if err := h.emu.KeyVault.InjectFault(keyvault.Fault{Operation: "setSecret", Status: http.StatusInternalServerError}); err != nil {
 		t.Fatal(err)
 	}
 	body := []byte(`{"requestId":"r-kv","clientName":"kv-down"}`)
 	for _, delivery := range []int{1, 10} {
-		status, out := h.invoke("RegisterApp", "request", body, "r-kv", delivery)
+		status, out := h.command("register", body, "r-kv", delivery)
 		if status != http.StatusInternalServerError {
 			t.Fatalf("delivery %d: status %d, want 500 so the host abandons", delivery, status)
 		}
@@ -346,7 +350,7 @@ func TestE2EMalformedRequestsAreRejected(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, out := h.invoke("RegisterApp", "request", []byte(tt.body), "msg-"+tt.name, 1)
+			status, out := h.command("register", []byte(tt.body), "msg-"+tt.name, 1)
 			if status != http.StatusOK {
 				t.Fatalf("status %d: a malformed request must complete, not retry", status)
 			}
@@ -371,7 +375,7 @@ func TestE2EOversizeRejectionIsPublished(t *testing.T) {
 		fmt.Fprintf(&b, `,"m%d":1`, i)
 	}
 	b.WriteString("}")
-	status, out := h.invoke("RegisterApp", "request", []byte(b.String()), "r-many", 1)
+	status, out := h.command("register", []byte(b.String()), "r-many", 1)
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %v", status, out.Logs)
 	}
@@ -412,7 +416,7 @@ func TestE2EKeyVaultConflictLeavesNothingBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, client := range []string{"taken", "gone"} {
-		status, out := h.invoke("RegisterApp", "request", []byte(`{"requestId":"r-`+client+`","clientName":"`+client+`"}`), "r-"+client, 1)
+		status, out := h.command("register", []byte(`{"requestId":"r-`+client+`","clientName":"`+client+`"}`), "r-"+client, 1)
 		if status != http.StatusOK {
 			t.Fatalf("%s: status %d %v", client, status, out.Logs)
 		}

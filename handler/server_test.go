@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"appreg/internal/registrar"
 )
@@ -17,18 +18,14 @@ import (
 type stubService struct {
 	out   registrar.Outcome
 	err   error
+	kind  string
 	got   []byte
 	d     registrar.Delivery
 	sched registrar.ScheduleReport
 }
 
-func (s *stubService) Register(_ context.Context, body []byte, d registrar.Delivery) (registrar.Outcome, error) {
-	s.got, s.d = body, d
-	return s.out, s.err
-}
-
-func (s *stubService) Rotate(_ context.Context, body []byte, d registrar.Delivery) (registrar.Outcome, error) {
-	s.got, s.d = body, d
+func (s *stubService) Handle(_ context.Context, kind string, body []byte, d registrar.Delivery) (registrar.Outcome, error) {
+	s.kind, s.got, s.d = kind, body, d
 	return s.out, s.err
 }
 
@@ -37,23 +34,23 @@ func (s *stubService) ScheduleRotations(context.Context) (registrar.ScheduleRepo
 }
 
 func TestRoutes(t *testing.T) {
-	envelope := `{"Data":{"request":"\"{\\\"a\\\":1}\""},"Metadata":{"DeliveryCount":"4","MessageId":"\"m-1\""}}`
+	envelope := `{"Data":{"command":"\"{\\\"a\\\":1}\""},"Metadata":{"DeliveryCount":"4","MessageId":"\"m-1\"","Subject":"\"rotate\"","SessionId":"\"lab-sync\"","EnqueuedTimeUtc":"2026-03-04T05:06:01"}}`
 	tests := []struct {
 		name, method, path, body string
 		err                      error
 		status                   int
 	}{
 		{"Ready", http.MethodGet, "/", "", nil, http.StatusOK},
-		{"Register", http.MethodPost, "/RegisterApp", envelope, nil, http.StatusOK},
-		{"RegisterFails", http.MethodPost, "/RegisterApp", envelope, errors.New("graph down"), http.StatusInternalServerError},
-		{"Rotate", http.MethodPost, "/RotateSecret", strings.Replace(envelope, "request", "job", 1), nil, http.StatusOK},
+		{"Command", http.MethodPost, "/ClientCommand", envelope, nil, http.StatusOK},
+		{"CommandFails", http.MethodPost, "/ClientCommand", envelope, errors.New("graph down"), http.StatusInternalServerError},
+		{"OldRoute", http.MethodPost, "/RegisterApp", envelope, nil, http.StatusNotFound},
 		{"Schedule", http.MethodPost, "/ScheduleRotations", `{"Data":{"timer":{"IsPastDue":true}},"Metadata":{}}`, nil, http.StatusOK},
 		{"ScheduleFails", http.MethodPost, "/ScheduleRotations", `{"Data":{},"Metadata":{}}`, errors.New("partial"), http.StatusInternalServerError},
-		{"NotAnEnvelope", http.MethodPost, "/RegisterApp", `[1,2]`, nil, http.StatusBadRequest},
-		{"NoData", http.MethodPost, "/RegisterApp", `{"Data":{},"Metadata":{}}`, nil, http.StatusBadRequest},
-		{"TooLarge", http.MethodPost, "/RegisterApp", `{"Data":{"request":"` + strings.Repeat("x", maxInvocationBytes) + `"}}`, nil, http.StatusRequestEntityTooLarge},
+		{"NotAnEnvelope", http.MethodPost, "/ClientCommand", `[1,2]`, nil, http.StatusBadRequest},
+		{"NoData", http.MethodPost, "/ClientCommand", `{"Data":{},"Metadata":{}}`, nil, http.StatusBadRequest},
+		{"TooLarge", http.MethodPost, "/ClientCommand", `{"Data":{"command":"` + strings.Repeat("x", maxInvocationBytes) + `"}}`, nil, http.StatusRequestEntityTooLarge},
 		{"UnknownFunction", http.MethodPost, "/DeleteEverything", envelope, nil, http.StatusNotFound},
-		{"WrongMethod", http.MethodGet, "/RegisterApp", "", nil, http.StatusNotFound},
+		{"WrongMethod", http.MethodGet, "/ClientCommand", "", nil, http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,8 +69,10 @@ func TestRoutes(t *testing.T) {
 			if !strings.HasPrefix(string(body), "{") {
 				t.Errorf("body is not a JSON object: %.80s", body)
 			}
-			if tt.name == "Register" && (string(svc.got) != `{"a":1}` || svc.d.MessageID != "m-1" || svc.d.DeliveryCount != 4) {
-				t.Errorf("service got body %s delivery %+v", svc.got, svc.d)
+			enqueued := time.Date(2026, 3, 4, 5, 6, 1, 0, time.UTC)
+			if tt.name == "Command" && (string(svc.got) != `{"a":1}` || svc.kind != "rotate" || svc.d.MessageID != "m-1" ||
+				svc.d.DeliveryCount != 4 || svc.d.SessionID != "lab-sync" || !svc.d.EnqueuedTime.Equal(enqueued)) {
+				t.Errorf("service got %s body %s delivery %+v", svc.kind, svc.got, svc.d)
 			}
 		})
 	}

@@ -59,8 +59,16 @@ func (c *cli) open(cf connFlags) (*bus, error) {
 	return c.connect(cfg)
 }
 
-// sendJSON sends one JSON message to a queue.
-func (b *bus) sendJSON(ctx context.Context, queue, messageID string, body []byte, props map[string]any) error {
+// queued is one message for the command queue.
+type queued struct {
+	id, subject, session string
+	body                 []byte
+	props                map[string]any
+}
+
+// sendCommand sends one JSON command to the client's session on a queue: the queue requires a
+// SessionId, and the client's name is what serialises its commands.
+func (b *bus) sendCommand(ctx context.Context, queue string, c queued) error {
 	s, err := b.client.NewSender(queue, nil)
 	if err != nil {
 		return fmt.Errorf("sender for %s: %w", queue, err)
@@ -68,10 +76,12 @@ func (b *bus) sendJSON(ctx context.Context, queue, messageID string, body []byte
 	defer s.Close(context.WithoutCancel(ctx))
 	ct := "application/json"
 	if err := s.SendMessage(ctx, &azservicebus.Message{
-		MessageID:             &messageID,
+		MessageID:             &c.id,
+		Subject:               &c.subject,
+		SessionID:             &c.session,
 		ContentType:           &ct,
-		Body:                  body,
-		ApplicationProperties: props,
+		Body:                  c.body,
+		ApplicationProperties: c.props,
 	}, nil); err != nil {
 		return fmt.Errorf("sending to %s: %w", queue, err)
 	}

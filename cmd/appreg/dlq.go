@@ -18,15 +18,17 @@ import (
 )
 
 const dlqAbout = `
-Works the dead-letter queue of the registration queue (default) or the rotation queue. A message
-lands there after MaxDeliveryCount failed attempts (reason MaxDeliveryCountExceeded) or when a
-receiver dead-letters it; the handler has then also published a "failed" event.
+Works the dead-letter queue of COMMAND_QUEUE, where registrations, rotations and maintenance jobs
+land after their retries ran out (reason MaxDeliveryCountExceeded, once RETRY_BUDGET is spent).
+Each has a "failed" event: from its last delivery, or, if that was cut off, from the next
+ScheduleRotations run.
 
   list              sequence number, message id, enqueued time, delivery count, reason, description
   show <seq>        one message in full, body included (requests and jobs hold no secrets)
   resubmit <seq>    send a copy to the live queue, then remove it from the dead-letter queue;
   resubmit --all    the copy gets a new MessageId (<id>:resubmit:<unix time>), because duplicate
-                    detection would drop a resend of the same id; body and properties are kept
+                    detection would drop a resend of the same id; body, session and properties
+                    are kept, and its outcome event gets ids of its own
   purge <seq>       remove messages from the dead-letter queue for good
   purge --all
 
@@ -104,9 +106,8 @@ func toDLQ(m *azservicebus.ReceivedMessage, withBody bool) dlqMessage {
 }
 
 func (c *cli) dlq(ctx context.Context, args []string) error {
-	f := c.flagSet("dlq", "dlq list|show <seq>|resubmit (<seq>|--all)|purge (<seq>|--all) [--queue registrations|rotations]", dlqAbout)
+	f := c.flagSet("dlq", "dlq list|show <seq>|resubmit (<seq>|--all)|purge (<seq>|--all)", dlqAbout)
 	var cf connFlags
-	queue := f.String("queue", "registrations", "whose dead-letter queue: registrations or rotations")
 	all := f.Bool("all", false, "resubmit or purge every message in the dead-letter queue")
 	f.connection(&cf)
 	pos, err := f.parse(args)
@@ -145,15 +146,7 @@ func (c *cli) dlq(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.close()
-	var entity string
-	switch *queue {
-	case "registrations", b.cfg.RegistrationQueue:
-		entity = b.cfg.RegistrationQueue
-	case "rotations", b.cfg.RotationQueue:
-		entity = b.cfg.RotationQueue
-	default:
-		return usageErrorf("--queue %q: want registrations or rotations", *queue)
-	}
+	entity := b.cfg.CommandQueue
 	recv, err := b.client.NewReceiverForQueue(entity, &azservicebus.ReceiverOptions{
 		ReceiveMode: azservicebus.ReceiveModePeekLock, SubQueue: azservicebus.SubQueueDeadLetter,
 	})
@@ -407,14 +400,15 @@ func resubmitID(orig string, now time.Time) string {
 	return base + suffix
 }
 
-// resubmitCopy is the message to send again: the same body, content type, subject, correlation
-// and application properties (less the dead-letter ones), under a new MessageId.
+// resubmitCopy is the message to send again: the same body, content type, subject, session,
+// correlation and application properties (less the dead-letter ones), under a new MessageId.
 func resubmitCopy(m *azservicebus.ReceivedMessage, id string) *azservicebus.Message {
 	return &azservicebus.Message{
 		MessageID:             &id,
 		Body:                  m.Body,
 		ContentType:           m.ContentType,
 		Subject:               m.Subject,
+		SessionID:             m.SessionID,
 		CorrelationID:         m.CorrelationID,
 		ReplyTo:               m.ReplyTo,
 		To:                    m.To,

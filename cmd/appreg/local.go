@@ -264,10 +264,9 @@ func (l *localRun) writeSettings(ep azemu.Endpoints) (map[string]string, config.
 		config.EnvCAFile:        filepath.Join(l.dir, "ca.pem"),
 		config.EnvSBConnection:  ep.ServiceBusConnectionString,
 
-		config.EnvRegistrationQueue: "app-registrations",
-		config.EnvRotationQueue:     "secret-rotations",
-		config.EnvEventsTopic:       "app-registration-events",
-		config.EnvRotationSchedule:  "0 0 */6 * * *",
+		config.EnvCommandQueue:     "app-commands",
+		config.EnvEventsTopic:      "app-registration-events",
+		config.EnvRotationSchedule: "0 0 */6 * * *",
 		// Graph refuses overlapping credential edits on one app; production spaces them by
 		// 10 s to be safe. Locally a second is plenty, and the demo's on-demand rotation,
 		// seconds after the registration, does not sit waiting.
@@ -350,7 +349,7 @@ func (l *localRun) registerExamples(ctx context.Context) bool {
 	l.say("registering %d example request(s) from %s…", len(l.examples), l.examplesArg)
 	byID := map[string]*exampleRun{}
 	for _, ex := range l.examples {
-		err := l.bus.sendJSON(ctx, l.bus.cfg.RegistrationQueue, ex.requestID, ex.body, map[string]any{"clientName": ex.client})
+		err := l.bus.sendCommand(ctx, l.bus.cfg.CommandQueue, queued{id: ex.requestID, subject: registrar.CommandRegister, session: ex.client, body: ex.body, props: map[string]any{"clientName": ex.client}})
 		if err != nil {
 			l.say("  %s: not sent: %v", ex.name, err)
 			continue

@@ -295,13 +295,14 @@ func (c *cli) enqueue(ctx context.Context, args []string) error {
 	}
 	defer b.close()
 	return c.sendAndWait(ctx, b, sendSpec{
-		queue: cfg.RegistrationQueue, messageID: reg.RequestID, requestID: reg.RequestID, clientName: reg.ClientName,
-		body: body, props: map[string]any{"clientName": reg.ClientName},
+		queue: cfg.CommandQueue, messageID: reg.RequestID, requestID: reg.RequestID, clientName: reg.ClientName,
+		subject: registrar.CommandRegister, body: body, props: map[string]any{"clientName": reg.ClientName},
 	}, *wait, *timeout, cf.json)
 }
 
 type sendSpec struct {
 	queue, messageID, requestID, clientName string
+	subject                                 string // the command; the session is the client
 	body                                    []byte
 	props                                   map[string]any
 	send                                    func(context.Context) error // nil: send body to queue
@@ -334,7 +335,9 @@ func (c *cli) sendAndWait(ctx context.Context, b *bus, s sendSpec, wait bool, ti
 	}
 	send := s.send
 	if send == nil {
-		send = func(ctx context.Context) error { return b.sendJSON(ctx, s.queue, s.messageID, s.body, s.props) }
+		send = func(ctx context.Context) error {
+			return b.sendCommand(ctx, s.queue, queued{id: s.messageID, subject: s.subject, session: s.clientName, body: s.body, props: s.props})
+		}
 	}
 	if err := send(ctx); err != nil {
 		return err

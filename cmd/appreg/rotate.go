@@ -14,7 +14,7 @@ import (
 
 const rotateAbout = `
 Asks for a new secret for a registered client now, instead of when the scheduler finds it due:
-sends a rotation job (reason on-demand) to ROTATION_QUEUE. The new secret becomes a new version
+sends a rotation job (reason on-demand) to the client's session on COMMAND_QUEUE. The new secret becomes a new version
 of the client's Key Vault secret; the old password keeps working for RETIRE_AFTER so running
 instances can pick up the new version. --revoke-old removes every other password as soon as the
 new one is stored; --compromised does that too and records the reason.
@@ -73,13 +73,13 @@ func (c *cli) rotate(ctx context.Context, args []string) error {
 // sendRotation sends a job through the handler's own publisher, so the message (MessageId,
 // Subject, properties) is the one the scheduler sends, and waits for its outcome.
 func (c *cli) sendRotation(ctx context.Context, b *bus, job registrar.RotationJob, wait bool, timeout time.Duration, asJSON bool) error {
-	pub, err := servicebus.NewPublisher(b.client, b.cfg.EventsTopic, b.cfg.RotationQueue, slog.New(slog.DiscardHandler))
+	pub, err := servicebus.NewPublisher(b.client, b.cfg.EventsTopic, b.cfg.CommandQueue, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer pub.Close(context.WithoutCancel(ctx))
 	return c.sendAndWait(ctx, b, sendSpec{
-		queue: b.cfg.RotationQueue, messageID: job.MessageID(), requestID: job.RequestID(), clientName: job.ClientName,
+		queue: b.cfg.CommandQueue, messageID: job.MessageID(), requestID: job.RequestID(), clientName: job.ClientName,
 		send: func(ctx context.Context) error { return pub.EnqueueRotation(ctx, job) },
 	}, wait, timeout, asJSON)
 }

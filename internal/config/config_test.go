@@ -26,11 +26,11 @@ func TestLoadDefaults(t *testing.T) {
 	want := Config{
 		TenantID: tenant, AuthorityHost: "https://login.microsoftonline.com", GraphBaseURL: "https://graph.microsoft.com",
 		KeyVaultURL: "https://v.vault.azure.net/", ServiceBusNamespace: "ns.servicebus.windows.net",
-		RegistrationQueue: "app-registrations", RotationQueue: "secret-rotations", EventsTopic: "app-registration-events",
+		CommandQueue: "app-commands", EventsTopic: "app-registration-events",
 		RotationSchedule: "0 0 */6 * * *", MaxLifetimeDays: 180, DefaultLifetimeDays: 90,
 		RotateBefore: 720 * time.Hour, RetireAfter: 168 * time.Hour, OrphanAfter: 15 * time.Minute,
-		MaxDeliveryCount: 10, EditSpacing: 10 * time.Second, ReplicationTimeout: 3 * time.Minute,
-		ScanConcurrency: 4, AppNamePrefix: "appreg-", Port: 7071,
+		MaxDeliveryCount: 10, RetryBudget: 30 * time.Minute, AttemptTimeout: 5 * time.Minute,
+		EditSpacing: 10 * time.Second, ReplicationTimeout: 3 * time.Minute, AppNamePrefix: "appreg-", Port: 7071,
 		VerifyTimeout: 2 * time.Minute, VerifyScope: "https://graph.microsoft.com/.default",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -66,9 +66,9 @@ func TestLoadNamesEveryBadSetting(t *testing.T) {
 		{"BadValues", map[string]string{
 			EnvTenantID: "contoso", EnvKeyVaultURL: "http://v.vault.azure.net", EnvMaxLifetime: "1000",
 			EnvRotateBefore: "soon", EnvOrphanAfter: "1s", EnvRotationSchedule: "0 */6 * * *", EnvMaxDeliveryCount: "0",
-			EnvRegistrationQueue: "bad queue", EnvLogLevel: "loud", EnvClientID: "x", EnvVerifyScope: "fhir",
+			EnvCommandQueue: "bad queue", EnvLogLevel: "loud", EnvClientID: "x", EnvVerifyScope: "fhir",
 		}, Need{}, []string{EnvVerifyScope, EnvTenantID, EnvKeyVaultURL, EnvMaxLifetime, EnvRotateBefore, EnvOrphanAfter, EnvRotationSchedule,
-			EnvMaxDeliveryCount, EnvRegistrationQueue, EnvLogLevel, EnvClientID}},
+			EnvMaxDeliveryCount, EnvCommandQueue, EnvLogLevel, EnvClientID}},
 		{"DefaultAboveMax", map[string]string{EnvTenantID: tenant, EnvMaxLifetime: "30"}, Need{}, []string{EnvDefaultLifetime}},
 		{"SecretWithoutClient", map[string]string{EnvTenantID: tenant, EnvClientSecret: "s3cr3t-value"}, Need{}, []string{EnvClientSecret}},
 		{"BadConnectionString", map[string]string{EnvTenantID: tenant, EnvSBConnection: "SharedAccessKey=topsecret"}, Need{ServiceBus: true}, []string{EnvSBConnection}},

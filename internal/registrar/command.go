@@ -38,7 +38,7 @@ func (s *Service) Handle(ctx context.Context, kind string, body []byte, d Delive
 	case CommandMaintain:
 		return s.Maintain(ctx, body, d)
 	}
-	base := Event{RequestID: s.requestIDFor("", d)}
+	base := Event{RequestID: s.requestIDFor("", d), CommandID: d.MessageID}
 	return s.rejected(ctx, base, []Reason{{Code: RejectUnknownCommand, Field: "Subject",
 		Message: fmt.Sprintf("%q is not a command; the message Subject must be %s, %s or %s", clip(kind, 60), CommandRegister, CommandRotate, CommandMaintain)}})
 }
@@ -85,6 +85,7 @@ func (s *Service) persist(ctx context.Context, d Delivery, log *slog.Logger, fn 
 	// The inner retries (replication, Key Vault writes, verification) stop at the window too, so
 	// no single step outlives this delivery's share of the budget.
 	ctx = context.WithValue(ctx, windowKey{}, windowEnd)
+	ctx = context.WithValue(ctx, commandKey{}, d.MessageID)
 	backoff := s.opt.RetryBase
 	for attempt := 1; ; attempt++ {
 		out, err := fn(ctx)
@@ -108,8 +109,12 @@ func (s *Service) persist(ctx context.Context, d Delivery, log *slog.Logger, fn 
 	}
 }
 
-// windowKey carries the delivery's window end in the context, for the inner retries.
-type windowKey struct{}
+// windowKey carries the delivery's window end in the context, for the inner retries; commandKey
+// the command's MessageId, for the events it publishes.
+type (
+	windowKey  struct{}
+	commandKey struct{}
+)
 
 // windowEnd is when this delivery stops retrying and hands the message back.
 func (s *Service) windowEnd(d Delivery) time.Time {

@@ -33,14 +33,24 @@ type Event struct {
 	RevokedKeyIDs []string `json:"revokedKeyIds,omitempty"`
 	// StillValidKeyIDs lists, on a failed revoking rotation, the passwords that could not be
 	// removed and still sign in: an operator must remove them by hand.
-	StillValidKeyIDs []string  `json:"stillValidKeyIds,omitempty"`
-	Reasons          []Reason  `json:"reasons,omitempty"`
-	OccurredAt       time.Time `json:"occurredAt"`
+	StillValidKeyIDs []string `json:"stillValidKeyIds,omitempty"`
+	Reasons          []Reason `json:"reasons,omitempty"`
+	// CommandID is the MessageId of the command that produced the event.
+	CommandID  string    `json:"commandId,omitempty"`
+	OccurredAt time.Time `json:"occurredAt"`
 }
 
 // MessageID is the Service Bus MessageId of the event: duplicate detection collapses the resends
-// a redelivered request causes.
-func (e Event) MessageID() string { return e.RequestID + ":" + string(e.Type) }
+// a redelivered command causes. A command sent under another MessageId than its requestId — a
+// dead letter resubmitted by `appreg dlq resubmit` — gets ids of its own, so that its outcome is
+// not dropped as a duplicate of the original's.
+func (e Event) MessageID() string {
+	id := e.RequestID + ":" + string(e.Type)
+	if e.CommandID != "" && e.CommandID != e.RequestID {
+		id += ":" + shortHash(e.CommandID)[:8]
+	}
+	return id
+}
 
 // Reason is one machine-readable cause of a rejection or failure.
 type Reason struct {

@@ -27,7 +27,7 @@ func (j MaintenanceJob) MessageID() string {
 // and no outcome of its own: nobody waits on it.
 func (s *Service) Maintain(ctx context.Context, body []byte, d Delivery) (Outcome, error) {
 	job, reasons := ParseMaintenanceJob(body)
-	base := Event{RequestID: s.requestIDFor("", d), ClientName: job.ClientName}
+	base := Event{RequestID: s.requestIDFor("", d), ClientName: job.ClientName, CommandID: d.MessageID}
 	if len(reasons) == 0 {
 		reasons = checkSession(d, job.ClientName)
 	}

@@ -38,7 +38,7 @@ func reject(code, field, msg string) error {
 // changes nothing.
 func (s *Service) Register(ctx context.Context, body []byte, d Delivery) (Outcome, error) {
 	req, reasons := ParseRegistration(body, s.Limits())
-	base := Event{RequestID: s.requestIDFor(req.RequestID, d), ClientName: req.ClientName}
+	base := Event{RequestID: s.requestIDFor(req.RequestID, d), ClientName: req.ClientName, CommandID: d.MessageID}
 	if len(reasons) == 0 {
 		reasons = checkSession(d, req.ClientName)
 	}

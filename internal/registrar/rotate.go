@@ -23,7 +23,7 @@ func (s *Service) Rotate(ctx context.Context, body []byte, d Delivery) (Outcome,
 	if d.MessageID != "" {
 		requestID = s.requestIDFor("", d)
 	}
-	base := Event{RequestID: requestID, ClientName: job.ClientName}
+	base := Event{RequestID: requestID, ClientName: job.ClientName, CommandID: d.MessageID}
 	if len(reasons) == 0 {
 		reasons = checkSession(d, job.ClientName)
 	}

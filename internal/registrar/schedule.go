@@ -79,7 +79,7 @@ func (s *Service) ScheduleRotations(ctx context.Context) (ScheduleReport, error)
 		if !s.mayNeedMaintenance(app, secret, now) {
 			continue
 		}
-		job := MaintenanceJob{ClientName: name, AppID: app.AppID, Fingerprint: fingerprint(app, secret)}
+		job := MaintenanceJob{ClientName: name, AppID: app.AppID, Fingerprint: fingerprint(app, secret, now)}
 		if err := s.pub.EnqueueMaintenance(ctx, job); err != nil {
 			rep.Failed++
 			errs = append(errs, err)
@@ -120,11 +120,14 @@ func (s *Service) mayNeedMaintenance(app App, latest SecretVersion, now time.Tim
 	return false
 }
 
-// fingerprint digests what the scheduler saw of a client, for the maintenance job's MessageId.
-func fingerprint(app App, latest SecretVersion) string {
+// fingerprint digests what the scheduler saw of a client, and when, for the maintenance job's
+// MessageId: a timer invocation the host retries sends the same jobs again, which duplicate
+// detection drops, while the next scheduled run, which may find a password newly past its grace
+// period in the same state, sends new ones.
+func fingerprint(app App, latest SecretVersion, now time.Time) string {
 	keys := keyIDs(app.Passwords)
 	slices.Sort(keys)
-	return shortHash(latest.ID + "|" + latest.KeyID() + "|" + strings.Join(keys, ","))
+	return shortHash(latest.ID+"|"+latest.KeyID()+"|"+strings.Join(keys, ",")) + "-" + now.UTC().Format("20060102T150405")
 }
 
 // announceDeadLetters publishes "failed" for every command dead-lettered within the lookback.
@@ -154,7 +157,7 @@ func (s *Service) announceDeadLetters(ctx context.Context, rep *ScheduleReport) 
 		if client == "" && clientNameRE.MatchString(body.ClientName) {
 			client = body.ClientName
 		}
-		ev := Event{Type: EventFailed, RequestID: requestID, ClientName: client, Reasons: []Reason{{
+		ev := Event{Type: EventFailed, RequestID: requestID, ClientName: client, CommandID: dl.MessageID, Reasons: []Reason{{
 			Code: ReasonDeadLettered,
 			Message: clip(fmt.Sprintf("Service Bus dead-lettered the %s command (%s: %s); see 'appreg dlq show', fix the cause, then 'appreg dlq resubmit'",
 				orDefault(dl.Subject, CommandRegister), orDefault(dl.Reason, "no reason"), dl.Description), maxReasonText),

@@ -215,6 +215,9 @@ func (s *Service) publish(ctx context.Context, e Event) (Event, error) {
 	if e.OccurredAt.IsZero() {
 		e.OccurredAt = s.opt.Now().UTC()
 	}
+	if e.CommandID == "" && e.Type != EventRetired { // retire:<appId>:<keyId> is unique already
+		e.CommandID, _ = ctx.Value(commandKey{}).(string)
+	}
 	if err := s.pub.Publish(ctx, e); err != nil {
 		return e, err
 	}

@@ -3,6 +3,7 @@ package registrar
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,9 +63,12 @@ func request(clientName string, extra ...string) []byte {
 	return []byte("{" + strings.Join(fields, ",") + "}")
 }
 
+// register delivers a registration request as the CLI sends one: MessageId = requestId.
 func (e *env) register(tb testing.TB, body []byte) Outcome {
 	tb.Helper()
-	out, err := e.svc.Register(context.Background(), body, Delivery{MessageID: "m", DeliveryCount: 1})
+	var req struct{ RequestID string }
+	_ = json.Unmarshal(body, &req)
+	out, err := e.svc.Register(context.Background(), body, Delivery{MessageID: req.RequestID, DeliveryCount: 1})
 	if err != nil {
 		tb.Fatalf("Register: %v", err)
 	}
