@@ -90,20 +90,20 @@ func (t *secretTap) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 type harness struct {
-	t       testing.TB
-	emu     *azemu.Server
-	clock   *offsetClock
-	env     map[string]string
-	url     string
-	http    *http.Client
-	logs    *testutil.Buffer // the handler's and the emulators' logs
-	tap     *secretTap
-	sb      *azservicebus.Client
-	events  *azservicebus.Receiver
+	t      testing.TB
+	emu    *azemu.Server
+	clock  *offsetClock
+	env    map[string]string
+	url    string
+	http   *http.Client
+	logs   *testutil.Buffer // the handler's and the emulators' logs
+	tap    *secretTap
+	sb     *azservicebus.Client
+	events *azservicebus.Receiver
 	// commandQueue is where the scheduler sends its jobs, one session per client.
 	commandQueue string
-	printed *testutil.Buffer // every response body and every event or job body seen
-	seen    []registrar.Event
+	printed      *testutil.Buffer // every response body and every event or job body seen
+	seen         []registrar.Event
 }
 
 func newHarness(t testing.TB, settings map[string]string) *harness {
@@ -153,6 +153,7 @@ func newHarness(t testing.TB, settings map[string]string) *harness {
 			o.Now = h.clock.Now
 			o.RetryBase = 20 * time.Millisecond
 			o.RetryMax = 200 * time.Millisecond
+			o.VerifyInterval = 10 * time.Millisecond // eight sign-ins in a row, quickly
 		},
 	})
 	if err != nil {

@@ -183,6 +183,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 	if cfg.VerifyTimeout > 0 {
 		opts.Verifier = &azauth.Verifier{TenantID: cfg.TenantID, AuthorityHost: cfg.AuthorityHost, Scope: cfg.VerifyScope, Transport: httpClient}
 		opts.VerifyTimeout = cfg.VerifyTimeout
+		opts.VerifySuccesses = cfg.VerifySuccesses
 	}
 	if w.Registrar != nil {
 		w.Registrar(opts)

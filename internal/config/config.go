@@ -52,6 +52,7 @@ type Config struct {
 	EditSpacing         time.Duration
 	ReplicationTimeout  time.Duration
 	VerifyTimeout       time.Duration // 0: new secrets are not test-signed-in
+	VerifySuccesses     int
 	VerifyScope         string
 	AppNamePrefix       string
 	SecretNamePrefix    string
@@ -87,6 +88,7 @@ const (
 	EnvReplicationTimeout = "REPLICATION_TIMEOUT"
 	EnvVerifyTimeout      = "SECRET_VERIFY_TIMEOUT"
 	EnvVerifyScope        = "SECRET_VERIFY_SCOPE"
+	EnvVerifySuccesses    = "SECRET_VERIFY_SUCCESSES"
 	EnvAppNamePrefix      = "APP_NAME_PREFIX"
 	EnvSecretNamePrefix   = "SECRET_NAME_PREFIX"
 	EnvPort               = "FUNCTIONS_CUSTOMHANDLER_PORT"
@@ -165,6 +167,8 @@ var Settings = []Setting{
 		}},
 	{Name: EnvVerifyTimeout, Default: durationText(d.VerifyTimeout), Meaning: "how long to keep signing in with a new secret until Entra accepts it, before announcing it (0s: do not check)",
 		load: func(p *parser, c *Config, v string) { c.VerifyTimeout = p.duration(EnvVerifyTimeout, v, 0) }},
+	{Name: EnvVerifySuccesses, Default: strconv.Itoa(d.VerifySuccesses), Meaning: "sign-ins in a row, " + durationText(d.VerifyInterval) + " apart, that a new secret must pass before it is announced verified (Entra's replicas can accept a new password and refuse it again)",
+		load: func(p *parser, c *Config, v string) { c.VerifySuccesses = p.integer(EnvVerifySuccesses, v, 1, 100) }},
 	{Name: EnvVerifyScope, Default: "https://graph.microsoft.com/.default", Placeholder: "https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default", Meaning: "token scope of that sign-in; set your FHIR service's https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default to prove the token clients will use",
 		load: func(p *parser, c *Config, v string) { c.VerifyScope = p.scope(EnvVerifyScope, v) }},
 	{Name: EnvAppNamePrefix, Default: d.AppNamePrefix, Meaning: "prefix of each app's uniqueName",

@@ -31,7 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		RotateBefore: 720 * time.Hour, RetireAfter: 168 * time.Hour, OrphanAfter: 15 * time.Minute,
 		MaxDeliveryCount: 10, RetryBudget: 30 * time.Minute, AttemptTimeout: 5 * time.Minute,
 		EditSpacing: 10 * time.Second, ReplicationTimeout: 3 * time.Minute, AppNamePrefix: "appreg-", Port: 7071,
-		VerifyTimeout: 2 * time.Minute, VerifyScope: "https://graph.microsoft.com/.default",
+		VerifyTimeout: 2 * time.Minute, VerifySuccesses: 8, VerifyScope: "https://graph.microsoft.com/.default",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)

@@ -392,6 +392,8 @@ func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
 type fakeVerifier struct {
 	dir   *fakeDirectory
 	lag   int
+	flaps []bool // answers before the password settles: true accepts, false refuses
+	fail  error  // returned on every call, when set
 	calls int
 }
 
@@ -399,9 +401,19 @@ func (v *fakeVerifier) Authenticates(_ context.Context, appID string, secret Sec
 	v.dir.mu.Lock()
 	defer v.dir.mu.Unlock()
 	v.calls++
+	if v.fail != nil {
+		return v.fail
+	}
 	if v.lag > 0 {
 		v.lag--
 		return &Error{Code: CodeReplicating, Op: "verify", Message: "AADSTS7000215"}
+	}
+	if len(v.flaps) > 0 {
+		ok := v.flaps[0]
+		v.flaps = v.flaps[1:]
+		if !ok {
+			return &Error{Code: CodeReplicating, Op: "verify", Message: "AADSTS7000215"}
+		}
 	}
 	for _, a := range v.dir.apps {
 		if a.AppID != appID {

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -305,24 +306,54 @@ func (s *Service) issueSecret(ctx context.Context, app App, is issueSpec, log *s
 	return issued{version: ver, password: np.Password, verified: verified}, nil
 }
 
-// verify signs in with a new secret until Entra accepts it or VerifyTimeout passes. A secret that
-// does not verify in time is still stored and announced, marked unverified: the password exists
-// and Key Vault holds it, and retrying the message would only issue another one.
+// verify signs in with a new secret until Entra has accepted it VerifySuccesses times in a row,
+// or VerifyTimeout passes. One success proves little: Entra's replicas can accept a new password
+// and refuse it again until they agree (HashiCorp Vault waits for 8 successes in a row, 1 s
+// apart, for the same reason). A secret that does not verify in time is still stored and
+// announced, marked unverified: the password exists and Key Vault holds it, and retrying the
+// message would only issue another one. An answer no wait will change (a verify scope Entra does
+// not know) ends the check at once.
 func (s *Service) verify(ctx context.Context, appID string, secret SecretValue, log *slog.Logger) *bool {
 	if s.opt.Verifier == nil {
 		return nil
 	}
+	// The secret is stored already; the delivery's retry window does not cut its check short.
+	ctx = context.WithValue(ctx, windowKey{}, nil)
 	start := s.opt.Now()
-	err := s.retry(ctx, s.opt.VerifyTimeout, 0, isReplicating, func() error {
-		return s.opt.Verifier.Authenticates(ctx, appID, secret)
-	})
-	ok := err == nil
-	if ok {
-		log.Info("new secret signs in", slog.Duration("after", s.opt.Now().Sub(start)))
-	} else {
-		log.Warn("new secret did not sign in within the verification window; announcing it unverified",
-			slog.Duration("after", s.opt.Now().Sub(start)), slog.Any("error", err))
+	deadline := start.Add(s.opt.VerifyTimeout)
+	successes, tries, backoff := 0, 0, s.opt.RetryBase
+	var err error
+	for {
+		tries++
+		err = s.opt.Verifier.Authenticates(ctx, appID, secret)
+		wait := s.opt.VerifyInterval
+		switch {
+		case err == nil:
+			if successes++; successes >= s.opt.VerifySuccesses {
+				log.Info("new secret signs in", slog.Int("successesInARow", successes), slog.Int("tries", tries), slog.Duration("after", s.opt.Now().Sub(start)))
+				ok := true
+				return &ok
+			}
+		case isReplicating(err):
+			successes = 0
+			wait = backoff/2 + s.opt.Jitter(backoff/2+1)
+			backoff = min(backoff*2, s.opt.RetryMax)
+		default:
+			log.Error("new secret cannot be verified; announcing it unverified", slog.Any("error", err))
+			ok := false
+			return &ok
+		}
+		if s.opt.Now().Add(wait).After(deadline) {
+			break
+		}
+		if serr := s.opt.Sleep(ctx, wait); serr != nil {
+			err = errors.Join(err, serr)
+			break
+		}
 	}
+	log.Warn("new secret did not sign in reliably within the verification window; announcing it unverified",
+		slog.Duration("after", s.opt.Now().Sub(start)), slog.Int("tries", tries), slog.Int("successesInARow", successes), slog.Any("lastError", err))
+	ok := false
 	return &ok
 }
 

@@ -36,10 +36,12 @@ type Options struct {
 	StoreAttempts      int           // Key Vault write attempts before compensating
 	EditSpacing        time.Duration // minimum gap between credential edits on one app
 
-	// Verifier, when set, signs in with every new secret before its event is published, retrying
-	// for up to VerifyTimeout while Entra replicates the password.
-	Verifier      Verifier
-	VerifyTimeout time.Duration
+	// Verifier, when set, signs in with every new secret before its event is published, until it
+	// has succeeded VerifySuccesses times in a row, VerifyInterval apart, within VerifyTimeout.
+	Verifier        Verifier
+	VerifyTimeout   time.Duration
+	VerifySuccesses int
+	VerifyInterval  time.Duration
 
 	// SelfAppID is the appId of the identity appreg runs as; it never acts on it.
 	SelfAppID string
@@ -89,6 +91,8 @@ var Defaults = Options{
 	StoreAttempts:       3,
 	EditSpacing:         10 * time.Second,
 	VerifyTimeout:       2 * time.Minute,
+	VerifySuccesses:     8,
+	VerifyInterval:      time.Second,
 }
 
 // New returns a Service over the given adapters.
@@ -129,6 +133,8 @@ func New(dir Directory, store SecretStore, pub Publisher, opts *Options) *Servic
 	defInt(&o.StoreAttempts, d.StoreAttempts)
 	def(&o.EditSpacing, d.EditSpacing)
 	def(&o.VerifyTimeout, d.VerifyTimeout)
+	defInt(&o.VerifySuccesses, d.VerifySuccesses)
+	def(&o.VerifyInterval, d.VerifyInterval)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

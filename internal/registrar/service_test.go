@@ -398,25 +398,32 @@ func TestNewSecretsAreVerifiedBeforeTheyAreAnnounced(t *testing.T) {
 	tests := []struct {
 		name         string
 		lag          int
+		flaps        []bool
+		fail         error
 		timeout      time.Duration
 		wantVerified bool
+		wantCalls    int
 	}{
-		{"SignsInAtOnce", 0, time.Minute, true},
-		{"AfterReplication", 4, time.Minute, true},
-		{"NotInTime", 1000, 10 * time.Second, false},
+		{"SignsInAtOnce", 0, nil, nil, time.Minute, true, 8},
+		{"AfterReplication", 4, nil, nil, time.Minute, true, 4 + 8},
+		// Accepted, refused, accepted: only eight in a row count.
+		{"FlapsThenSettles", 0, []bool{true, true, false, true, false}, nil, time.Minute, true, 5 + 8},
+		{"NotInTime", 1000, nil, nil, 10 * time.Second, false, -1},
+		// A verify scope Entra does not know: no wait will help, so one try.
+		{"WrongScope", 0, nil, &Error{Code: CodeInvalid, Op: "entra.verify", Message: "AADSTS500011"}, time.Minute, false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var v *fakeVerifier
 			e := newEnv(t, func(o *Options) { o.VerifyTimeout = tt.timeout })
-			v = &fakeVerifier{dir: e.dir, lag: tt.lag}
+			v = &fakeVerifier{dir: e.dir, lag: tt.lag, flaps: tt.flaps, fail: tt.fail}
 			e.svc.opt.Verifier = v
 			out := e.register(t, request("lab-sync"))
 			if out.Event.Verified == nil || *out.Event.Verified != tt.wantVerified {
 				t.Fatalf("verified = %v, want %v", out.Event.Verified, tt.wantVerified)
 			}
-			if tt.lag < 1000 && v.calls != tt.lag+1 {
-				t.Errorf("sign-in attempts = %d, want %d", v.calls, tt.lag+1)
+			if tt.wantCalls >= 0 && v.calls != tt.wantCalls {
+				t.Errorf("sign-in attempts = %d, want %d", v.calls, tt.wantCalls)
 			}
 			// The secret is stored and announced either way; a redelivery reuses it unverified.
 			if e.store.count("lab-sync-client-secret") != 1 {
