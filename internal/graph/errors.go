@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	abstractions "github.com/microsoft/kiota-abstractions-go"
@@ -17,6 +18,17 @@ const (
 	codeResourceNotFound     = "Request_ResourceNotFound"
 	codeNoBackingApplication = "NoBackingApplicationObject"
 )
+
+// refusals are the Graph error codes that no retry changes, with the rejection each becomes.
+// Graph sends some as 400 and some (quota) as 403; the code decides, not the status.
+var refusals = map[string]string{
+	"Directory_QuotaExceeded":                 registrar.RejectQuotaExceeded,
+	"CredentialInvalidLifetimeAsPerAppPolicy": registrar.RejectLifetimePolicy,
+	"CredentialTypeNotAllowedAsPerAppPolicy":  registrar.RejectSecretsBlocked,
+	"SignInAudienceNotAllowedAsPerAppPolicy":  registrar.RejectAudiencePolicy,
+	"TooManyAppPasswords":                     registrar.RejectTooManyPasswords,
+	"Directory_ResourceSizeExceeded":          registrar.RejectApplicationTooBig,
+}
 
 // inspect reads what Graph answered from an SDK error: status, error code, detail codes,
 // message and Retry-After.
@@ -78,5 +90,23 @@ func translate(op string, err error, nf notFound) error {
 	case r.Status == http.StatusNotFound && nf == replicating:
 		code = registrar.CodeReplicating
 	}
-	return r.Error(op, code, "", err)
+	e := r.Error(op, code, "", err)
+	for c, reason := range refusals {
+		if r.HasCode(c) {
+			e.Code, e.Reason = registrar.CodeInvalid, reason
+		}
+	}
+	if e.Reason == "" && r.Status == http.StatusBadRequest && uniqueNameTaken(r.Message) {
+		// A deleted application keeps its uniqueName for 30 days. Graph says so only in its
+		// message, under the generic Request_BadRequest code.
+		e.Code, e.Reason = registrar.CodeInvalid, registrar.RejectClientNameReserved
+	}
+	return e
+}
+
+// uniqueNameTaken recognises Graph's "Another object with the same value for property uniqueName
+// already exists." It is the one refusal told apart by its message: Graph gives it no code.
+func uniqueNameTaken(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "uniquename") && strings.Contains(m, "already exists")
 }

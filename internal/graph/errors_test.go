@@ -99,3 +99,34 @@ func TestTranslateBoundsMessage(t *testing.T) {
 		t.Errorf("message is %d bytes", n)
 	}
 }
+
+// Refusals no retry changes become rejections with their own reason, whatever status Graph used.
+func TestTranslateRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		reason string
+	}{
+		{"quota as 400", odataErr(400, "Directory_QuotaExceeded", "The directory object quota limit for the Principal has been exceeded.", ""), registrar.RejectQuotaExceeded},
+		{"quota as 403", odataErr(403, "Directory_QuotaExceeded", "The directory object quota limit for the Principal has been exceeded.", ""), registrar.RejectQuotaExceeded},
+		{"lifetime policy", odataErr(400, "CredentialInvalidLifetimeAsPerAppPolicy", "Credential lifetime exceeds the max value allowed as per assigned policy", ""), registrar.RejectLifetimePolicy},
+		{"lifetime policy in details", odataErr(400, "Request_BadRequest", "refused", "", "CredentialInvalidLifetimeAsPerAppPolicy"), registrar.RejectLifetimePolicy},
+		{"secrets blocked", odataErr(400, "CredentialTypeNotAllowedAsPerAppPolicy", "Credential type not allowed", ""), registrar.RejectSecretsBlocked},
+		{"audience policy", odataErr(400, "SignInAudienceNotAllowedAsPerAppPolicy", "no", ""), registrar.RejectAudiencePolicy},
+		{"too many passwords", odataErr(400, "TooManyAppPasswords", "Not allowed to add 3 passwords.", ""), registrar.RejectTooManyPasswords},
+		{"object too large", odataErr(400, "Directory_ResourceSizeExceeded", "The size of the object has exceeded its limit.", ""), registrar.RejectApplicationTooBig},
+		{"uniqueName reserved", odataErr(400, "Request_BadRequest", "Another object with the same value for property uniqueName already exists.", ""), registrar.RejectClientNameReserved},
+		{"plain bad request", odataErr(400, "Request_BadRequest", "Invalid value specified for property 'displayName'.", ""), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := translate("graph.op", tt.err, absent)
+			if got := registrar.ReasonOf(err); got != tt.reason {
+				t.Errorf("reason = %q, want %q (%v)", got, tt.reason, err)
+			}
+			if tt.reason != "" && registrar.ErrorCode(err) != registrar.CodeInvalid {
+				t.Errorf("code = %s; a refusal is not retried", registrar.ErrorCode(err))
+			}
+		})
+	}
+}

@@ -150,7 +150,15 @@ func (s *Service) failed(ctx context.Context, base Event, d Delivery, err error,
 		return s.rejected(ctx, base, rej.reasons)
 	}
 	if ErrorCode(err) == CodeInvalid {
-		return s.rejected(ctx, base, []Reason{{Code: RejectDirectoryRefused, Message: clip(err.Error(), maxReasonText)}})
+		code := ReasonOf(err)
+		if code == "" {
+			code = RejectDirectoryRefused
+		}
+		msg := err.Error()
+		if r := remedies[code]; r != "" {
+			msg = r + " (" + msg + ")"
+		}
+		return s.rejected(ctx, base, []Reason{{Code: code, Message: clip(msg, maxReasonText)}})
 	}
 	if !s.finalAttempt(d) {
 		log.Warn("delivery failed; handing the message back for redelivery", slog.Any("error", err),
@@ -178,6 +186,19 @@ func (s *Service) failed(ctx context.Context, base Event, d Delivery, err error,
 		log.Error("publishing the failed event failed; the dead-letter sweep will publish it", slog.Any("error", perr))
 	}
 	return Outcome{}, err
+}
+
+// remedies say what a person does about a refusal retrying cannot change.
+var remedies = map[string]string{
+	RejectQuotaExceeded: "appreg's identity has created the 250 directory objects Entra allows a non-admin principal (soft-deleted ones count; each client is an app and a service principal): " +
+		"permanently delete soft-deleted apps it created (DELETE /directory/deletedItems/{id}) or give it a custom role that lifts the quota, then resend",
+	RejectClientNameReserved: "an application with this clientName's uniqueName was deleted and Entra reserves the name for 30 days: " +
+		"restore it (POST /directory/deletedItems/{id}/restore) or permanently delete it (DELETE /directory/deletedItems/{id}), then resend",
+	RejectLifetimePolicy:    "the tenant's app management policy allows a shorter secret lifetime than any appreg tried: ask for a smaller secret.lifetimeDays",
+	RejectSecretsBlocked:    "the tenant's app management policy forbids client secrets on this application: ask a tenant administrator for an exemption, or use another credential type",
+	RejectAudiencePolicy:    "the tenant's app management policy forbids this signInAudience: ask for AzureADMyOrg",
+	RejectTooManyPasswords:  "Entra refuses another password on this application: remove unused passwords (appreg rotate <client> --revoke-old)",
+	RejectApplicationTooBig: "the application object has reached Entra's size limit (too many credentials or URIs): remove unused passwords or redirect URIs",
 }
 
 // remedy says what an operator does about a failure that outlived the retry budget.

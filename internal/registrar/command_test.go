@@ -113,3 +113,55 @@ func TestScheduleAnnouncesDeadLetters(t *testing.T) {
 		t.Errorf("failed events %v, want %v", ids, want)
 	}
 }
+
+// A tenant policy that caps secret lifetimes makes secrets shorter, instead of failing every
+// registration and, every six hours until the secret expires, every rotation.
+func TestLifetimePolicyIsRespected(t *testing.T) {
+	e := newEnv(t, nil)
+	e.dir.maxLifetime = 35 * day // "P35D": below 60, above 30
+	out := e.register(t, request("lab-sync", `"secret":{"lifetimeDays":180}`))
+	ev := out.Event
+	if ev.Type != EventRegistered || len(ev.Reasons) != 1 || ev.Reasons[0].Code != ReasonLifetimeClamped {
+		t.Fatalf("event = %+v, want registered with a lifetime_clamped note", ev)
+	}
+	latest, _ := e.store.Latest(context.Background(), "lab-sync-client-secret")
+	if got := latest.Expires.Sub(latest.NotBefore); got != 30*day || !latest.Expires.Equal(ev.ExpiresOn) {
+		t.Errorf("secret lasts %v, want the 30 days the policy allows", got)
+	}
+	if latest.Tags[KVTagLifetimeDays] != "30" {
+		t.Errorf("lifetimeDays tag = %q; rotations must keep to what the policy allows", latest.Tags[KVTagLifetimeDays])
+	}
+	// A policy no lifetime satisfies is a rejection with its remedy, not a retry.
+	e.dir.maxLifetime = time.Hour
+	out, err := e.svc.Register(context.Background(), request("other-app"), Delivery{MessageID: "req-other-app", DeliveryCount: 1})
+	if err != nil {
+		t.Fatalf("Register = %v; a policy refusal completes the message", err)
+	}
+	if out.Event.Type != EventRejected || out.Event.Reasons[0].Code != RejectLifetimePolicy || !strings.Contains(out.Event.Reasons[0].Message, "lifetimeDays") {
+		t.Errorf("event = %+v", out.Event)
+	}
+}
+
+func TestDirectoryRefusalsAreRejectedWithTheirRemedy(t *testing.T) {
+	tests := []struct {
+		reason, op, remedy string
+	}{
+		{RejectQuotaExceeded, "upsert", "250 directory objects"},
+		{RejectClientNameReserved, "upsert", "deletedItems"},
+		{RejectSecretsBlocked, "add", "forbids client secrets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.dir.fail[tt.op] = &Error{Code: CodeInvalid, Reason: tt.reason, Op: "graph." + tt.op, Message: "HTTP 400"}
+			out, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "req-lab-sync", DeliveryCount: 1})
+			if err != nil {
+				t.Fatalf("Register = %v; a refusal completes the message", err)
+			}
+			r := out.Event.Reasons
+			if out.Event.Type != EventRejected || len(r) != 1 || r[0].Code != tt.reason || !strings.Contains(r[0].Message, tt.remedy) {
+				t.Errorf("event = %+v, want rejected %s naming %q", out.Event, tt.reason, tt.remedy)
+			}
+		})
+	}
+}

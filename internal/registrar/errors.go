@@ -36,11 +36,23 @@ const (
 // Error is the error every adapter returns. Message is safe to log and to publish; it never
 // contains a secret value or a raw response body.
 type Error struct {
-	Code       Code
+	Code Code
+	// Reason, for a CodeInvalid refusal whose cause is known, is the machine-readable code of the
+	// rejection it becomes (RejectQuotaExceeded, RejectLifetimePolicy, …); "" is directory_refused.
+	Reason     string
 	Op         string        // e.g. "graph.addPassword", "keyvault.set"
 	Message    string        // short, human-readable, safe to publish
 	RetryAfter time.Duration // the service's hint, if it gave one
 	Err        error         // the wrapped cause, for errors.Is/As; not printed by Error()
+}
+
+// ReasonOf returns the rejection code an error names, or "".
+func ReasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
 }
 
 func (e *Error) Error() string {

@@ -65,6 +65,9 @@ const (
 	ReasonRevocationIncomplete = "revocation_incomplete"
 	// ReasonDeadLettered is a command Service Bus dead-lettered, announced by the scheduler.
 	ReasonDeadLettered = "dead_lettered"
+	// ReasonLifetimeClamped, on a registered or rotated event, says the secret is shorter-lived
+	// than asked because a tenant policy refused the lifetime.
+	ReasonLifetimeClamped = "lifetime_clamped"
 )
 
 // Rotation reasons.

@@ -26,6 +26,8 @@ type fakeDirectory struct {
 	// staleList, when set, is what ListManagedApplications answers: a listing that has not
 	// caught up with the writes since.
 	staleList []App
+	// maxLifetime, when set, is a tenant app management policy: longer passwords are refused.
+	maxLifetime time.Duration
 }
 
 func newFakeDirectory(now func() time.Time) *fakeDirectory {
@@ -130,6 +132,9 @@ func (f *fakeDirectory) AddPassword(_ context.Context, objectID string, spec Pas
 	a := f.apps[objectID]
 	if a == nil {
 		return NewPassword{}, &Error{Code: CodeReplicating, Op: "add"}
+	}
+	if f.maxLifetime > 0 && spec.End.Sub(spec.Start) > f.maxLifetime {
+		return NewPassword{}, &Error{Code: CodeInvalid, Reason: RejectLifetimePolicy, Op: "add", Message: "HTTP 400 CredentialInvalidLifetimeAsPerAppPolicy"}
 	}
 	f.edits = append(f.edits, f.now())
 	text := fmt.Sprintf("s3cr3t~%06d-%s", f.seq, strings.Repeat("x", 24))

@@ -109,6 +109,7 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 		Type: EventRegistered, RequestID: req.RequestID, ClientName: req.ClientName,
 		AppID: app.AppID, AppObjectID: app.ObjectID, ServicePrincipalID: sp.ObjectID,
 		KeyID: is.version.KeyID(), SecretURI: is.version.ID, ExpiresOn: is.version.Expires, Verified: is.verified,
+		Reasons: is.notes,
 	}
 	ev, err = s.publish(ctx, ev)
 	if err != nil {
@@ -230,7 +231,8 @@ func (s *Service) ensureSecret(ctx context.Context, app App, latest SecretVersio
 type issued struct {
 	version  SecretVersion
 	password Password
-	verified *bool // nil: not checked
+	verified *bool    // nil: not checked
+	notes    []Reason // what the requester should know about it (a clamped lifetime)
 }
 
 // issueSecret adds a password and stores its text as a new Key Vault version at once. If the
@@ -245,20 +247,8 @@ type issueSpec struct {
 }
 
 func (s *Service) issueSecret(ctx context.Context, app App, is issueSpec, log *slog.Logger) (issued, error) {
-	clientName, requestID, lifetimeDays := is.clientName, is.requestID, is.lifetimeDays
-	now := s.opt.Now().UTC().Truncate(time.Second)
-	spec := PasswordSpec{
-		DisplayName: PasswordDisplayPrefix + " " + requestID,
-		Start:       now,
-		End:         now.Add(time.Duration(lifetimeDays) * 24 * time.Hour),
-	}
-	var np NewPassword
-	err := s.gate.edit(ctx, app.ObjectID, func() error {
-		return s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
-			np, err = s.dir.AddPassword(ctx, app.ObjectID, spec)
-			return err
-		})
-	})
+	clientName, requestID := is.clientName, is.requestID
+	np, lifetimeDays, err := s.addPassword(ctx, app, requestID, is.lifetimeDays, log)
 	if err != nil {
 		return issued{}, err
 	}
@@ -303,7 +293,55 @@ func (s *Service) issueSecret(ctx context.Context, app App, is issueSpec, log *s
 	log.Info("secret stored", slog.String("keyId", np.KeyID), slog.String("secretId", ver.ID), slog.Time("expires", ver.Expires))
 	verified := s.verify(ctx, app.AppID, np.Secret, log)
 	np.Secret = SecretValue{} // the only copy is now in Key Vault
-	return issued{version: ver, password: np.Password, verified: verified}, nil
+	out := issued{version: ver, password: np.Password, verified: verified}
+	if lifetimeDays < is.lifetimeDays {
+		out.notes = append(out.notes, Reason{Code: ReasonLifetimeClamped, Field: "secret.lifetimeDays",
+			Message: fmt.Sprintf("asked for %d days; the tenant's app management policy refused that, so the secret lasts %d days", is.lifetimeDays, lifetimeDays)})
+	}
+	return out, nil
+}
+
+// lifetimeLadder is what addPassword tries, longest first, after a tenant policy refused the
+// lifetime asked for. appreg cannot read the policy (that needs Policy.Read.All), and policies
+// are set in round figures, so a few tries find the longest it allows.
+var lifetimeLadder = []int{365, 180, 90, 60, 30, 14, 7, 1}
+
+// addPassword adds a password lasting lifetimeDays, or, when a tenant policy caps the lifetime
+// (CredentialInvalidLifetimeAsPerAppPolicy), the longest shorter one it accepts, so that a
+// policy makes secrets shorter instead of making every rotation fail until the secret expires.
+// It returns the lifetime it got.
+func (s *Service) addPassword(ctx context.Context, app App, requestID string, lifetimeDays int, log *slog.Logger) (NewPassword, int, error) {
+	tries := []int{lifetimeDays}
+	for _, d := range lifetimeLadder {
+		if d < lifetimeDays {
+			tries = append(tries, d)
+		}
+	}
+	var err error
+	for _, days := range tries {
+		now := s.opt.Now().UTC().Truncate(time.Second)
+		spec := PasswordSpec{
+			DisplayName: PasswordDisplayPrefix + " " + requestID,
+			Start:       now,
+			End:         now.Add(time.Duration(days) * 24 * time.Hour),
+		}
+		var np NewPassword
+		err = s.gate.edit(ctx, app.ObjectID, func() error {
+			return s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
+				np, err = s.dir.AddPassword(ctx, app.ObjectID, spec)
+				return err
+			})
+		})
+		if ReasonOf(err) != RejectLifetimePolicy {
+			if err == nil && days < lifetimeDays {
+				log.Warn("the tenant's app management policy caps secret lifetimes; issued a shorter secret",
+					slog.Int("askedDays", lifetimeDays), slog.Int("issuedDays", days))
+			}
+			return np, days, err
+		}
+		log.Info("the tenant's app management policy refused the secret lifetime; trying a shorter one", slog.Int("days", days))
+	}
+	return NewPassword{}, 0, err
 }
 
 // verify signs in with a new secret until Entra has accepted it VerifySuccesses times in a row,

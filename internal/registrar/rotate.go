@@ -84,6 +84,7 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 	}
 
 	var verified *bool
+	var notes []Reason
 	if alreadyRotated(job, requestID, latest) {
 		log.Info("already rotated; nothing to add", slog.String("keyId", latest.KeyID()))
 	} else {
@@ -94,13 +95,14 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 		if err != nil {
 			return Outcome{}, err
 		}
-		latest, verified = is.version, is.verified
+		latest, verified, notes = is.version, is.verified, is.notes
 		app.Passwords = append(app.Passwords, is.password)
 	}
 	ev := Event{
 		Type: EventRotated, RequestID: requestID, ClientName: job.ClientName,
 		AppID: app.AppID, AppObjectID: app.ObjectID,
 		KeyID: latest.KeyID(), SecretURI: latest.ID, ExpiresOn: latest.Expires, Verified: verified,
+		Reasons: notes,
 	}
 	if job.RevokeOld || revoking(latest) {
 		// A revoking rotation is not done until every other password is gone: "rotated" is
