@@ -102,6 +102,7 @@ type harness struct {
 	events *azservicebus.Receiver
 	// commandQueue is where the scheduler sends its jobs, one session per client.
 	commandQueue string
+	checks       []check          // the handler's preflight checks
 	printed      *testutil.Buffer // every response body and every event or job body seen
 	seen         []registrar.Event
 }
@@ -146,7 +147,7 @@ func newHarness(t testing.TB, settings map[string]string) *harness {
 	h.tap = &secretTap{base: base.Transport}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, closeFn, err := wire(ctx, cfg, log, &wiring{
+	app, err := wire(ctx, cfg, log, &wiring{
 		HTTPClient:    &http.Client{Transport: h.tap},
 		KeyVaultRetry: policy.RetryOptions{MaxRetries: 2, RetryDelay: 5 * time.Millisecond, MaxRetryDelay: 20 * time.Millisecond},
 		Registrar: func(o *registrar.Options) {
@@ -164,7 +165,8 @@ func newHarness(t testing.TB, settings map[string]string) *harness {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, svc, log) }()
+	go func() { served <- serve(ctx, ln, app.svc, log) }()
+	h.checks = app.checks
 	h.url = "http://" + ln.Addr().String()
 	h.http = &http.Client{Timeout: time.Minute}
 
@@ -179,7 +181,7 @@ func newHarness(t testing.TB, settings map[string]string) *harness {
 		h.checkSecretsWorkAndNeverLeak()
 		cancel()
 		<-served
-		closeFn()
+		app.close()
 		_ = h.sb.Close(context.Background())
 		emu.Close()
 		if t.Failed() {

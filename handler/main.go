@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,15 +36,23 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-const usage = `Usage: handler [--check]
+// preflightTimeout bounds each preflight check.
+const preflightTimeout = 20 * time.Second
+
+const usage = `Usage: handler [--check [--offline] [--json]]
 
 appreg's Azure Functions custom handler. The Functions host (or funchost) starts it; it reads its
 settings from the environment, listens on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT and serves
 GET / (readiness), POST /ClientCommand and /ScheduleRotations.
 
 Flags:
-  --check   validate the settings and exit (0 valid, 2 invalid)
-  --help    show this help
+  --check     validate the settings, then check with the configured identity, without side
+              effects, each call the handler makes: tokens, a Graph read, a Key Vault list,
+              Service Bus sends and a dead-letter peek; one line per check, with the fix for a
+              failure (exit 0 all passed, 1 a check failed, 2 invalid settings)
+  --offline   with --check: validate the settings only
+  --json      with --check: print the results as JSON
+  --help      show this help
 
 Settings (environment variables):
 `
@@ -52,7 +61,9 @@ Settings (environment variables):
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("handler", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	check := fs.Bool("check", false, "validate the settings and exit")
+	check := fs.Bool("check", false, "validate the settings, then check with the configured identity what the handler will call; exit")
+	offline := fs.Bool("offline", false, "with --check: validate the settings only, calling nothing")
+	asJSON := fs.Bool("json", false, "with --check: print the results as JSON")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		config.Help(stderr)
@@ -68,18 +79,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "handler: invalid settings:\n%v\n", err)
 		return 2
 	}
-	if *check {
+	if *check && *offline {
 		fmt.Fprintln(stdout, "settings are valid")
 		return 0
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logOut := stdout
+	if *check {
+		logOut = io.Discard // the check's own lines are its output
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	svc, closeFn, err := wire(ctx, cfg, log, nil)
+	app, err := wire(ctx, cfg, log, nil)
 	if err != nil {
+		if *check {
+			fmt.Fprintf(stderr, "handler: %v\n", err)
+		}
 		log.Error("start-up failed", slog.Any("error", err))
 		return 1
 	}
-	defer closeFn()
+	defer app.close()
+	if *check {
+		results := preflight(ctx, app.checks, preflightTimeout)
+		if *asJSON {
+			_ = json.NewEncoder(stdout).Encode(map[string]any{"settingsValid": true, "checks": results})
+		} else {
+			fmt.Fprintln(stdout, "settings are valid")
+		}
+		failed := 0
+		for _, r := range results {
+			if !r.OK {
+				failed++
+			}
+		}
+		if !*asJSON {
+			printPreflight(stdout, results)
+		}
+		if failed > 0 {
+			return 1
+		}
+		return 0
+	}
+	// The same checks at every start, in the log: a Function App's operator cannot run --check
+	// inside the app, but reads what it logs.
+	go logPreflight(log, preflight(ctx, app.checks, preflightTimeout))
 
 	// Loopback only: the host calls 127.0.0.1, and nothing else should be able to.
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
@@ -87,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Error("listen failed", slog.Any("error", err))
 		return 1
 	}
-	if err := serve(ctx, ln, svc, log); err != nil {
+	if err := serve(ctx, ln, app.svc, log); err != nil {
 		log.Error("server failed", slog.Any("error", err))
 		return 1
 	}
@@ -133,7 +175,15 @@ type wiring struct {
 
 // wire builds the SDK clients once, at start, and the domain service over them. One HTTP client
 // serves azidentity, kiota and azsecrets, so the process keeps one connection pool.
-func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (*registrar.Service, func(), error) {
+// wired is the handler's domain service over its adapters, the preflight checks of those
+// adapters, and how to close them.
+type wired struct {
+	svc    *registrar.Service
+	checks []check
+	close  func()
+}
+
+func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (*wired, error) {
 	if w == nil {
 		w = &wiring{}
 	}
@@ -141,7 +191,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 	if httpClient == nil {
 		var err error
 		if httpClient, err = azauth.NewHTTPClient(cfg.CAFile, nil); err != nil {
-			return nil, nil, fmt.Errorf("setting %s: %w", config.EnvCAFile, err)
+			return nil, fmt.Errorf("setting %s: %w", config.EnvCAFile, err)
 		}
 	}
 	credOpts := azauth.Options{
@@ -150,25 +200,25 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 	}
 	cred, err := azauth.NewCredential(credOpts)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dir, err := graph.New(cred, &graph.Options{BaseURL: cfg.GraphBaseURL, HTTPClient: httpClient, Logger: log})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	store, err := keyvault.New(cfg.KeyVaultURL, cred, &keyvault.Options{Transport: httpClient, Retry: w.KeyVaultRetry, Logger: log})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	sb, err := servicebus.NewClient(servicebus.Connection{
 		Namespace: cfg.ServiceBusNamespace, ConnectionString: cfg.ServiceBusConnectionString, Credential: cred,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	pub, err := servicebus.NewPublisher(sb, cfg.EventsTopic, cfg.CommandQueue, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	closeFn := func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -188,7 +238,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 	if w.Registrar != nil {
 		w.Registrar(opts)
 	}
-	return registrar.New(dir, store, pub, opts), closeFn, nil
+	return &wired{svc: registrar.New(dir, store, pub, opts), checks: preflightChecks(cfg, cred, dir, store, sb), close: closeFn}, nil
 }
 
 func serviceOptions(cfg config.Config, log *slog.Logger) *registrar.Options {

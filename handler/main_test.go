@@ -22,7 +22,7 @@ func TestRunFlagsAndSettings(t *testing.T) {
 	}{
 		{"Help", []string{"--help"}, nil, 0, "", "ROTATE_BEFORE"},
 		{"BadFlag", []string{"--nope"}, nil, 2, "", "flag provided but not defined"},
-		{"CheckValid", []string{"--check"}, valid, 0, "settings are valid", ""},
+		{"CheckValid", []string{"--check", "--offline"}, valid, 0, "settings are valid", ""},
 		{"CheckInvalid", []string{"--check"}, map[string]string{"KEY_VAULT_URL": "http://v"}, 2, "", "setting AZURE_TENANT_ID is required"},
 		{"NoPort", nil, valid, 2, "", "setting FUNCTIONS_CUSTOMHANDLER_PORT is required"},
 	}

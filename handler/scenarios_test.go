@@ -428,3 +428,45 @@ func TestE2EKeyVaultConflictLeavesNothingBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestPreflight runs handler --check's checks against the local Azure: all pass as wired, and
+// each broken permission or entity fails its own check, with the fix an operator needs.
+func TestPreflight(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	for _, r := range preflight(ctx, h.checks, 10*time.Second) {
+		if !r.OK {
+			t.Errorf("check %q failed against a correctly wired local Azure: %s", r.Name, r.Error)
+		}
+	}
+	if err := h.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpListApplications, Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.emu.KeyVault.InjectFault(keyvault.Fault{Operation: "getSecrets", Status: http.StatusForbidden, Code: "Forbidden", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	failed := map[string]string{}
+	for _, r := range preflight(ctx, h.checks, 10*time.Second) {
+		if !r.OK {
+			failed[r.Name] = r.Fix
+		}
+	}
+	wantFix := map[string]string{"Microsoft Graph: read applications": "Application.ReadWrite.OwnedBy", "Key Vault: list secrets": "Key Vault Secrets Officer"}
+	for prefix, fix := range wantFix {
+		found := false
+		for name, got := range failed {
+			if strings.HasPrefix(name, prefix) {
+				found = true
+				if !strings.Contains(got, fix) {
+					t.Errorf("check %q: fix %q does not name %q", name, got, fix)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no failed check %q among %v", prefix, failed)
+		}
+	}
+	if len(failed) != 2 {
+		t.Errorf("failed checks %v, want exactly the two broken ones", failed)
+	}
+}

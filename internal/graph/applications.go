@@ -114,3 +114,14 @@ func (c *Client) ListManagedApplications(ctx context.Context, fn func(registrar.
 func emptyResponse(op string) error {
 	return &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: "Graph answered success with no body"}
 }
+
+// Probe reads one managed app: the cheapest request that proves the identity can reach Graph
+// and holds an application read permission. For the preflight check.
+func (c *Client) Probe(ctx context.Context) error {
+	const op = "graph.listApplications"
+	filter, top := managedFilter, int32(1)
+	_, err := c.sdk.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Filter: &filter, Select: []string{"id"}, Top: &top},
+	})
+	return translate(op, err, absent)
+}

@@ -111,6 +111,15 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// Scope is the token scope for the Graph endpoint at baseURL ("" for global Graph).
+func Scope(baseURL string) string {
+	u, err := parseBaseURL(baseURL)
+	if err != nil {
+		return globalScope
+	}
+	return scopeFor(u)
+}
+
 // scopeFor picks the token scope for a Graph endpoint. A national cloud is a separate resource
 // whose tokens carry its own host as audience, so its scope is <BaseURL>/.default. Any other
 // host — global Graph, canary, a private-link or proxy name, a local emulator — stands in for

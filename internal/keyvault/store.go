@@ -306,3 +306,14 @@ func timeVal(t *time.Time) time.Time {
 	}
 	return t.UTC()
 }
+
+// Probe reads the first page of the vault's secret list (metadata only): what proves the
+// identity can reach the vault and holds a secrets role. For the preflight check.
+func (s *Store) Probe(ctx context.Context) error {
+	const op = "keyvault.list"
+	pager := s.client.NewListSecretPropertiesPager(nil)
+	if _, err := pager.NextPage(ctx); err != nil {
+		return translate(op, "", err, s.now())
+	}
+	return nil
+}
