@@ -33,7 +33,7 @@ func TestPublisherSendsEventsAndJobs(t *testing.T) {
 	_, client := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pub, err := NewPublisher(client, "app-registration-events", "secret-rotations", nil)
+	pub, err := NewPublisher(client, "app-registration-events", "app-commands", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,8 @@ func TestPublisherSendsEventsAndJobs(t *testing.T) {
 		t.Errorf("event message = id %q subject %q props %v body %s", m.MessageID, *m.Subject, m.ApplicationProperties, m.Body)
 	}
 
-	jobs, err := client.NewReceiverForQueue("secret-rotations", nil)
+	// Jobs go to the client's session: the one receiver that holds it runs them in order.
+	jobs, err := client.AcceptNextSessionForQueue(ctx, "app-commands", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +75,8 @@ func TestPublisherSendsEventsAndJobs(t *testing.T) {
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("jobs: %v %v", msgs, err)
 	}
-	if msgs[0].MessageID != job.MessageID() {
-		t.Errorf("job message id %q, want %q", msgs[0].MessageID, job.MessageID())
+	if msgs[0].MessageID != job.MessageID() || *msgs[0].SessionID != "lab" || *msgs[0].Subject != registrar.CommandRotate {
+		t.Errorf("job message id %q session %v subject %v", msgs[0].MessageID, msgs[0].SessionID, msgs[0].Subject)
 	}
 	parsed, reasons := registrar.ParseRotationJob(msgs[0].Body)
 	if len(reasons) > 0 || parsed.KeyID != job.KeyID {
@@ -87,7 +88,7 @@ func TestDuplicateJobsCollapse(t *testing.T) {
 	srv, client := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pub, err := NewPublisher(client, "app-registration-events", "secret-rotations", nil)
+	pub, err := NewPublisher(client, "app-registration-events", "app-commands", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +98,51 @@ func TestDuplicateJobsCollapse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := srv.Stats("secret-rotations")
+	st, err := srv.Stats("app-commands")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Active != 1 {
 		t.Errorf("active jobs = %d, want 1: two scheduler runs must not rotate a secret twice", st.Active)
+	}
+}
+
+// The scheduler reads dead letters without taking them: they stay for `appreg dlq`.
+func TestDeadLettersArePeekedNotTaken(t *testing.T) {
+	_, client := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pub, err := NewPublisher(client, "app-registration-events", "app-commands", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(ctx)
+	job := registrar.MaintenanceJob{ClientName: "lab", AppID: "11111111-1111-4111-8111-111111111111", Fingerprint: "f"}
+	if err := pub.EnqueueMaintenance(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	r, err := client.AcceptNextSessionForQueue(ctx, "app-commands", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := r.ReceiveMessages(ctx, 1, nil)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("%v %v", msgs, err)
+	}
+	reason, desc := "MaxDeliveryCountExceeded", "gave up"
+	if err := r.DeadLetterMessage(ctx, msgs[0], &azservicebus.DeadLetterOptions{Reason: &reason, ErrorDescription: &desc}); err != nil {
+		t.Fatal(err)
+	}
+	dls := NewDeadLetters(client, "app-commands")
+	for range 2 { // twice: the first peek took nothing
+		var got []registrar.DeadLetter
+		if err := dls.PeekDeadLetters(ctx, func(d registrar.DeadLetter) error { got = append(got, d); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].MessageID != job.MessageID() || got[0].SessionID != "lab" || got[0].Subject != registrar.CommandMaintain ||
+			got[0].Reason != reason || got[0].Description != desc || got[0].EnqueuedTime.IsZero() {
+			t.Fatalf("dead letters = %+v", got)
+		}
 	}
 }
 
