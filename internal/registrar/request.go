@@ -60,11 +60,14 @@ const (
 	RejectTooManyPasswords   = "too_many_passwords"
 	RejectApplicationTooBig  = "application_too_large"
 	RejectVerifyScope        = "unknown_verify_scope"
-	RejectSecretConflict     = "secret_conflict"
-	RejectDuplicateField     = "duplicate_field"
-	RejectUnknownCommand     = "unknown_command"
-	RejectSessionMismatch    = "session_mismatch"
-	RejectInvalidCharacter   = "invalid_character"
+	// FHIR access.
+	RejectFHIRAccessRefused   = "fhir_access_refused"
+	RejectRoleAssignmentLimit = "role_assignment_limit"
+	RejectSecretConflict      = "secret_conflict"
+	RejectDuplicateField      = "duplicate_field"
+	RejectUnknownCommand      = "unknown_command"
+	RejectSessionMismatch     = "session_mismatch"
+	RejectInvalidCharacter    = "invalid_character"
 	// RejectMoreReasons closes a list of reasons that was cut at MaxReasons: its message says how
 	// many more problems were found, so a requester knows the list is not complete.
 	RejectMoreReasons = "more_reasons"
