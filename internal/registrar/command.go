@@ -16,7 +16,13 @@ const (
 	CommandRegister = "register" // a registration request (also what a message without Subject is)
 	CommandRotate   = "rotate"   // a rotation job: scheduled, on-demand or compromised
 	CommandMaintain = "maintain" // retire what the policy lets go, for one client; from the timer
+	// CommandDeregister offboards a client: roles, passwords, service principal and app removed,
+	// its Key Vault secret disabled.
+	CommandDeregister = "deregister"
 )
+
+// Commands lists every command, as the Subject of a message names it.
+var Commands = []string{CommandRegister, CommandRotate, CommandMaintain, CommandVerifyAccess, CommandDeregister}
 
 // Delivery is what the trigger knows about the message being handled.
 type Delivery struct {
@@ -37,10 +43,14 @@ func (s *Service) Handle(ctx context.Context, kind string, body []byte, d Delive
 		return s.Rotate(ctx, body, d)
 	case CommandMaintain:
 		return s.Maintain(ctx, body, d)
+	case CommandVerifyAccess:
+		return s.VerifyAccess(ctx, body, d)
+	case CommandDeregister:
+		return s.Deregister(ctx, body, d)
 	}
 	base := Event{RequestID: s.requestIDFor("", d), CommandID: d.MessageID}
 	return s.rejected(ctx, base, []Reason{{Code: RejectUnknownCommand, Field: "Subject",
-		Message: fmt.Sprintf("%q is not a command; the message Subject must be %s, %s or %s", clip(kind, 60), CommandRegister, CommandRotate, CommandMaintain)}})
+		Message: fmt.Sprintf("%q is not a command; the message Subject must be one of %s", clip(kind, 60), strings.Join(Commands, ", "))}})
 }
 
 // requestIDFor is the requestId of the events a message produces: the body's own when it has a

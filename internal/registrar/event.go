@@ -11,6 +11,13 @@ const (
 	EventRejected   EventType = "rejected"
 	EventFailed     EventType = "failed"
 	EventRetired    EventType = "retired"
+	// EventAccessVerified: the client read every FHIR service it was granted, with its secret.
+	EventAccessVerified EventType = "access-verified"
+	// EventAccessUnverified: access was granted but not proven (see reasons).
+	EventAccessUnverified EventType = "access-unverified"
+	// EventDeregistered: the client's roles, passwords, service principal and app are gone,
+	// and its Key Vault secret is disabled.
+	EventDeregistered EventType = "deregistered"
 )
 
 // Event is an outcome published on the events topic. It carries identifiers, never a secret:
@@ -29,6 +36,9 @@ type Event struct {
 	// Verified says whether the new secret signed in at Entra before the event was published;
 	// absent when no new secret was issued or verification is switched off.
 	Verified *bool `json:"verified,omitempty"`
+	// FHIRAccess says, per FHIR service, which roles the client holds and whether reading the
+	// service with its secret has been proven.
+	FHIRAccess []FHIRAccessStatus `json:"fhirAccess,omitempty"`
 	// RevokedKeyIDs lists the passwords a revoking rotation removed before announcing itself.
 	RevokedKeyIDs []string `json:"revokedKeyIds,omitempty"`
 	// StillValidKeyIDs lists, on a failed revoking rotation, the passwords that could not be
@@ -68,6 +78,10 @@ const (
 	// ReasonLifetimeClamped, on a registered or rotated event, says the secret is shorter-lived
 	// than asked because a tenant policy refused the lifetime.
 	ReasonLifetimeClamped = "lifetime_clamped"
+	// ReasonAccessNotEffective: a FHIR service still refused the client at the deadline.
+	ReasonAccessNotEffective = "fhir_access_not_effective"
+	// ReasonAccessNotProvable: reading the service cannot work (it refuses the token itself).
+	ReasonAccessNotProvable = "fhir_access_not_provable"
 )
 
 // Rotation reasons.

@@ -28,10 +28,11 @@ type fakeDirectory struct {
 	staleList []App
 	// maxLifetime, when set, is a tenant app management policy: longer passwords are refused.
 	maxLifetime time.Duration
+	deleted     map[string]bool // soft-deleted object ids
 }
 
 func newFakeDirectory(now func() time.Time) *fakeDirectory {
-	return &fakeDirectory{now: now, apps: map[string]*App{}, sps: map[string]ServicePrincipal{}, secrets: map[string]string{}, fail: map[string]error{}, failN: map[string][]error{}, calls: map[string]int{}}
+	return &fakeDirectory{now: now, apps: map[string]*App{}, sps: map[string]ServicePrincipal{}, secrets: map[string]string{}, fail: map[string]error{}, failN: map[string][]error{}, calls: map[string]int{}, deleted: map[string]bool{}}
 }
 
 func (f *fakeDirectory) id() string {
@@ -163,6 +164,49 @@ func (f *fakeDirectory) RemovePassword(_ context.Context, objectID, keyID string
 	return nil
 }
 
+func (f *fakeDirectory) DeleteServicePrincipal(_ context.Context, objectID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("deletesp"); err != nil {
+		return err
+	}
+	for appID, sp := range f.sps {
+		if sp.ObjectID == objectID {
+			delete(f.sps, appID)
+			f.deleted[objectID] = true
+			return nil
+		}
+	}
+	return &Error{Code: CodeNotFound, Op: "deletesp"}
+}
+
+func (f *fakeDirectory) DeleteApplication(_ context.Context, objectID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("deleteapp"); err != nil {
+		return err
+	}
+	if _, ok := f.apps[objectID]; !ok {
+		return &Error{Code: CodeNotFound, Op: "deleteapp"}
+	}
+	delete(f.apps, objectID)
+	f.deleted[objectID] = true
+	return nil
+}
+
+func (f *fakeDirectory) Purge(_ context.Context, objectID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.hit("purge"); err != nil {
+		return err
+	}
+	if !f.deleted[objectID] {
+		return &Error{Code: CodeNotFound, Op: "purge"}
+	}
+	delete(f.deleted, objectID)
+	return nil
+}
+
 func (f *fakeDirectory) ListManagedApplications(_ context.Context, fn func(App) error) error {
 	f.mu.Lock()
 	var apps []App
@@ -240,6 +284,28 @@ func (s *fakeStore) Deleted(_ context.Context, name string) (bool, error) {
 	return s.deleted[name], nil
 }
 
+func (s *fakeStore) Value(_ context.Context, name string) (SecretValue, SecretVersion, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.versions[name]
+	if len(vs) == 0 {
+		return SecretValue{}, SecretVersion{}, &Error{Code: CodeNotFound, Op: "value"}
+	}
+	v := vs[len(vs)-1]
+	return NewSecretValue(v.value), v.SecretVersion, nil
+}
+
+func (s *fakeStore) Disable(_ context.Context, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	vs := s.versions[name]
+	if len(vs) == 0 {
+		return &Error{Code: CodeNotFound, Op: "disable"}
+	}
+	vs[len(vs)-1].Enabled = false
+	return nil
+}
+
 func (s *fakeStore) Versions(_ context.Context, name string) ([]SecretVersion, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -308,11 +374,17 @@ func (s *fakeStore) count(name string) int {
 
 // recordingPublisher keeps what was published.
 type recordingPublisher struct {
-	mu          sync.Mutex
-	events      []Event
-	jobs        []RotationJob
-	maintenance []MaintenanceJob
-	fail        error
+	mu           sync.Mutex
+	events       []Event
+	jobs         []RotationJob
+	maintenance  []MaintenanceJob
+	accessChecks []scheduledCheck
+	fail         error
+}
+
+type scheduledCheck struct {
+	job AccessCheckJob
+	at  time.Time
 }
 
 func (p *recordingPublisher) EnqueueMaintenance(_ context.Context, j MaintenanceJob) error {
@@ -322,6 +394,16 @@ func (p *recordingPublisher) EnqueueMaintenance(_ context.Context, j Maintenance
 		return p.fail
 	}
 	p.maintenance = append(p.maintenance, j)
+	return nil
+}
+
+func (p *recordingPublisher) EnqueueAccessCheck(_ context.Context, j AccessCheckJob, at time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	p.accessChecks = append(p.accessChecks, scheduledCheck{j, at})
 	return nil
 }
 

@@ -153,6 +153,12 @@ type Directory interface {
 	UpsertServicePrincipal(ctx context.Context, appID string) (ServicePrincipal, error)
 	AddPassword(ctx context.Context, appObjectID string, spec PasswordSpec) (NewPassword, error)
 	RemovePassword(ctx context.Context, appObjectID, keyID string) error
+	// DeleteServicePrincipal and DeleteApplication delete (Entra keeps them soft-deleted for
+	// 30 days); Purge removes a soft-deleted object for good. Each returns a CodeNotFound error
+	// for an object that is already gone.
+	DeleteServicePrincipal(ctx context.Context, objectID string) error
+	DeleteApplication(ctx context.Context, objectID string) error
+	Purge(ctx context.Context, objectID string) error
 	// ListManagedApplications calls fn for every app tagged TagManaged, page by page.
 	ListManagedApplications(ctx context.Context, fn func(App) error) error
 }
@@ -192,6 +198,12 @@ type SecretStore interface {
 	// Deleted reports whether name is soft-deleted: Key Vault refuses new versions of it until
 	// an operator recovers or purges it.
 	Deleted(ctx context.Context, name string) (bool, error)
+	// Value returns the latest version's value, for proving that the client's secret reads the
+	// services it was granted. The caller drops it as soon as it is used.
+	Value(ctx context.Context, name string) (SecretValue, SecretVersion, error)
+	// Disable disables the latest version: its value stays, recoverable for audit, but no
+	// reader gets it.
+	Disable(ctx context.Context, name string) error
 	// Put stores value as a new version.
 	Put(ctx context.Context, name string, value SecretValue, spec SecretSpec) (SecretVersion, error)
 	// ListManaged calls fn with the current version's metadata of every secret tagged
@@ -212,6 +224,8 @@ type Publisher interface {
 	Publish(ctx context.Context, e Event) error
 	EnqueueRotation(ctx context.Context, job RotationJob) error
 	EnqueueMaintenance(ctx context.Context, job MaintenanceJob) error
+	// EnqueueAccessCheck sends a verify-access job, to be delivered at the given time.
+	EnqueueAccessCheck(ctx context.Context, job AccessCheckJob, at time.Time) error
 }
 
 // DeadLetter is a command Service Bus gave up on, as the dead-letter queue holds it.

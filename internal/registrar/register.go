@@ -96,7 +96,11 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 	}
 	log = log.With(slog.String("appId", app.AppID), slog.String("appObjectId", app.ObjectID))
 
-	sp, err := s.ensureServicePrincipal(ctx, app.AppID, created)
+	sp, spCreated, err := s.ensureServicePrincipal(ctx, app.AppID, created)
+	if err != nil {
+		return Outcome{}, err
+	}
+	access, err := s.ensureFHIRAccess(ctx, sp, spCreated, req.FHIRAccess, log)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -105,11 +109,16 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 	if err != nil {
 		return Outcome{}, err
 	}
+	// Sent before the event: if sending fails, the redelivery sends both (the job's MessageId
+	// makes a second copy harmless), and no "registered" goes out without its proof on the way.
+	if err := s.scheduleAccessCheck(ctx, req.ClientName, app.AppID, req.RequestID, access); err != nil {
+		return Outcome{}, err
+	}
 	ev := Event{
 		Type: EventRegistered, RequestID: req.RequestID, ClientName: req.ClientName,
 		AppID: app.AppID, AppObjectID: app.ObjectID, ServicePrincipalID: sp.ObjectID,
 		KeyID: is.version.KeyID(), SecretURI: is.version.ID, ExpiresOn: is.version.Expires, Verified: is.verified,
-		Reasons: is.notes,
+		FHIRAccess: access, Reasons: is.notes,
 	}
 	ev, err = s.publish(ctx, ev)
 	if err != nil {
@@ -150,12 +159,13 @@ func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppS
 
 // ensureServicePrincipal makes sure the app has a service principal, reading before writing: an
 // existing one needs no write (and Application.ReadWrite.OwnedBy may not let appreg write a
-// service principal it did not create). A new app's service principal cannot exist yet.
-func (s *Service) ensureServicePrincipal(ctx context.Context, appID string, newApp bool) (ServicePrincipal, error) {
+// service principal it did not create). A new app's service principal cannot exist yet. It
+// reports whether it created the service principal.
+func (s *Service) ensureServicePrincipal(ctx context.Context, appID string, newApp bool) (ServicePrincipal, bool, error) {
 	if !newApp {
 		sp, err := s.dir.FindServicePrincipal(ctx, appID)
 		if err == nil || !IsNotFound(err) {
-			return sp, err
+			return sp, false, err
 		}
 	}
 	var sp ServicePrincipal
@@ -163,7 +173,7 @@ func (s *Service) ensureServicePrincipal(ctx context.Context, appID string, newA
 		sp, err = s.dir.UpsertServicePrincipal(ctx, appID)
 		return err
 	})
-	return sp, err
+	return sp, err == nil, err
 }
 
 // mayManage refuses apps appreg did not create, and its own identity.

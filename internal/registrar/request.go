@@ -1,6 +1,7 @@
 package registrar
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -16,10 +17,42 @@ import (
 // is under 2 KB, and anything near the limit is a mistake or an attack.
 const MaxMessageBytes = 64 << 10
 
-// Limits are the lifetime policy a request is validated against.
+// Limits are the policy a request is validated against: secret lifetimes, and which FHIR
+// services and roles a request may ask for.
 type Limits struct {
 	MaxLifetimeDays     int
 	DefaultLifetimeDays int
+	FHIR                FHIRPolicy
+}
+
+// FHIRPolicy is what fhirAccess may ask for.
+type FHIRPolicy struct {
+	Services       []FHIRService // the allow-list of FHIR services
+	DefaultService string        // the ARM id a grant that names no service gets; "" none
+	Roles          []string      // the allow-list of role names (canonical, see FHIRRoles)
+}
+
+// FHIRService is an allow-listed FHIR service: its ARM resource id (the role-assignment scope)
+// and its base URL (the token audience and where it is read).
+type FHIRService struct {
+	ID  string
+	URL string
+}
+
+// Service finds an allow-listed service by ARM id, in any letter case.
+func (p FHIRPolicy) Service(id string) (FHIRService, bool) {
+	for _, s := range p.Services {
+		if strings.EqualFold(strings.TrimSuffix(s.ID, "/"), strings.TrimSuffix(strings.TrimSpace(id), "/")) {
+			return s, true
+		}
+	}
+	return FHIRService{}, false
+}
+
+// FHIRGrant is what a request asks for on one FHIR service.
+type FHIRGrant struct {
+	Service FHIRService
+	Roles   []string // canonical names, sorted
 }
 
 // Sign-in audiences appreg accepts. Personal-account audiences are refused: they cap an app at
@@ -61,13 +94,16 @@ const (
 	RejectApplicationTooBig  = "application_too_large"
 	RejectVerifyScope        = "unknown_verify_scope"
 	// FHIR access.
-	RejectFHIRAccessRefused   = "fhir_access_refused"
-	RejectRoleAssignmentLimit = "role_assignment_limit"
-	RejectSecretConflict      = "secret_conflict"
-	RejectDuplicateField      = "duplicate_field"
-	RejectUnknownCommand      = "unknown_command"
-	RejectSessionMismatch     = "session_mismatch"
-	RejectInvalidCharacter    = "invalid_character"
+	RejectFHIRAccessRefused     = "fhir_access_refused"
+	RejectFHIRServiceNotAllowed = "fhir_service_not_allowed"
+	RejectFHIRRoleNotAllowed    = "fhir_role_not_allowed"
+	RejectFHIRServiceRequired   = "fhir_service_required"
+	RejectRoleAssignmentLimit   = "role_assignment_limit"
+	RejectSecretConflict        = "secret_conflict"
+	RejectDuplicateField        = "duplicate_field"
+	RejectUnknownCommand        = "unknown_command"
+	RejectSessionMismatch       = "session_mismatch"
+	RejectInvalidCharacter      = "invalid_character"
 	// RejectMoreReasons closes a list of reasons that was cut at MaxReasons: its message says how
 	// many more problems were found, so a requester knows the list is not complete.
 	RejectMoreReasons = "more_reasons"
@@ -105,6 +141,9 @@ type Registration struct {
 	LifetimeDays   int
 	Notes          string
 	RequestedBy    string
+	// FHIRAccess is the FHIR data-plane access the client should have: the request is the
+	// desired state, so roles it no longer names are removed, and no block means none.
+	FHIRAccess []FHIRGrant
 }
 
 // ParseRegistration validates a registration request body. It reports every problem it finds,
@@ -129,6 +168,7 @@ func ParseRegistration(body []byte, lim Limits) (Registration, []Reason) {
 		}
 		d.adopt(sec)
 	}
+	r.FHIRAccess = d.fhirAccess(lim.FHIR)
 	d.unknown()
 
 	if r.RequestID != "" && !requestIDRE.MatchString(r.RequestID) {
@@ -387,6 +427,76 @@ func (d *fields) integer(name string) (int, bool) {
 		return 0, false
 	}
 	return int(i), true
+}
+
+// fhirAccess reads "fhirAccess": one grant {"service": "<ARM id>", "roles": [...]}, or an array
+// of them, each judged against the policy.
+func (d *fields) fhirAccess(p FHIRPolicy) []FHIRGrant {
+	v, ok := d.take("fhirAccess")
+	if !ok {
+		return nil
+	}
+	var items []json.RawMessage
+	if t := bytes.TrimSpace(v); len(t) > 0 && t[0] == '[' {
+		if err := json.Unmarshal(v, &items); err != nil {
+			d.add(RejectWrongType, d.prefix+"fhirAccess", "must be an object or an array of objects")
+			return nil
+		}
+	} else {
+		items = []json.RawMessage{v}
+	}
+	var grants []FHIRGrant
+	seen := map[string]bool{}
+	for i, raw := range items {
+		path := fmt.Sprintf("fhirAccess[%d]", i)
+		if len(items) == 1 && bytes.TrimSpace(v)[0] != '[' {
+			path = "fhirAccess"
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+			d.add(RejectWrongType, path, "must be an object with service and roles")
+			continue
+		}
+		g := &fields{prefix: path + ".", raw: m, present: map[string]bool{}}
+		id := strings.TrimSpace(g.str("service", false))
+		names := g.strs("roles")
+		g.unknown()
+		d.reasons = append(d.reasons, g.reasons...)
+		if id == "" {
+			id = p.DefaultService
+		}
+		svc, ok := p.Service(id)
+		switch {
+		case id == "":
+			d.add(RejectFHIRServiceRequired, path+".service", "name the ARM id of the FHIR service; this deployment has no default")
+			continue
+		case !ok:
+			d.add(RejectFHIRServiceNotAllowed, path+".service", fmt.Sprintf("%q is not a FHIR service this deployment may grant access to", clip(id, 150)))
+			continue
+		case seen[strings.ToLower(svc.ID)]:
+			d.add(RejectDuplicateField, path+".service", "names a FHIR service another grant names already")
+			continue
+		}
+		seen[strings.ToLower(svc.ID)] = true
+		if len(names) == 0 {
+			d.add(RejectMissingField, path+".roles", "name at least one FHIR role")
+			continue
+		}
+		var roles []string
+		for j, n := range names {
+			canon := FHIRRoleName(n)
+			if canon == "" || !slices.Contains(p.Roles, canon) {
+				d.add(RejectFHIRRoleNotAllowed, fmt.Sprintf("%s.roles[%d]", path, j), fmt.Sprintf("%q is not a role this deployment grants; allowed: %s", clip(n, 60), strings.Join(p.Roles, ", ")))
+				continue
+			}
+			if !slices.Contains(roles, canon) {
+				roles = append(roles, canon)
+			}
+		}
+		slices.Sort(roles)
+		grants = append(grants, FHIRGrant{Service: svc, Roles: roles})
+	}
+	return grants
 }
 
 func (d *fields) object(name string) *fields {

@@ -35,7 +35,8 @@ func (s *Service) ScheduleRotations(ctx context.Context) (ScheduleReport, error)
 	var rep ScheduleReport
 	secrets := map[string]SecretVersion{}
 	err := s.store.ListManaged(ctx, func(v SecretVersion) error {
-		if c := v.Tags[KVTagClientName]; c != "" {
+		// A disabled secret is a deregistered client's, kept for audit: nothing to schedule.
+		if c := v.Tags[KVTagClientName]; c != "" && v.Enabled {
 			secrets[c] = v
 		}
 		return nil

@@ -46,6 +46,16 @@ type Options struct {
 	// SelfAppID is the appId of the identity appreg runs as; it never acts on it.
 	SelfAppID string
 
+	// FHIR is what fhirAccess may ask for; Access grants and removes the roles (nil: requests
+	// with fhirAccess are refused, as no service is allowed); Prober proves a client reads
+	// a service (nil: access is announced pending and never proven). A verify-access job first
+	// runs AccessCheckDelay after the registration and gives up AccessVerifyTimeout after it.
+	FHIR                FHIRPolicy
+	Access              Access
+	Prober              FHIRProber
+	AccessCheckDelay    time.Duration
+	AccessVerifyTimeout time.Duration
+
 	// DeadLetters, when set, lets ScheduleRotations announce a "failed" event for every
 	// dead-lettered command whose last delivery could not (it was cut off, or its publish failed).
 	DeadLetters DeadLetters
@@ -93,6 +103,9 @@ var Defaults = Options{
 	VerifyTimeout:       2 * time.Minute,
 	VerifySuccesses:     8,
 	VerifyInterval:      time.Second,
+	AccessCheckDelay:    30 * time.Second,
+	AccessVerifyTimeout: 15 * time.Minute,
+	FHIR:                FHIRPolicy{Roles: []string{"FHIR Data Reader", "FHIR Data Writer", "FHIR Data Exporter"}},
 }
 
 // New returns a Service over the given adapters.
@@ -135,6 +148,11 @@ func New(dir Directory, store SecretStore, pub Publisher, opts *Options) *Servic
 	def(&o.VerifyTimeout, d.VerifyTimeout)
 	defInt(&o.VerifySuccesses, d.VerifySuccesses)
 	def(&o.VerifyInterval, d.VerifyInterval)
+	def(&o.AccessCheckDelay, d.AccessCheckDelay)
+	def(&o.AccessVerifyTimeout, d.AccessVerifyTimeout)
+	if o.FHIR.Roles == nil {
+		o.FHIR.Roles = d.FHIR.Roles
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -160,7 +178,7 @@ func New(dir Directory, store SecretStore, pub Publisher, opts *Options) *Servic
 
 // Limits returns the lifetime policy requests are validated against.
 func (s *Service) Limits() Limits {
-	return Limits{MaxLifetimeDays: s.opt.MaxLifetimeDays, DefaultLifetimeDays: s.opt.DefaultLifetimeDays}
+	return Limits{MaxLifetimeDays: s.opt.MaxLifetimeDays, DefaultLifetimeDays: s.opt.DefaultLifetimeDays, FHIR: s.opt.FHIR}
 }
 
 // UniqueName is the Graph uniqueName of a client's app.

@@ -1,0 +1,167 @@
+package registrar
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+)
+
+// Deregistration is a validated deregister request.
+type Deregistration struct {
+	RequestID   string
+	ClientName  string
+	RequestedBy string
+}
+
+// Deregister offboards a client: the FHIR roles appreg granted, every password, the service
+// principal and the application are removed — the directory objects for good, so the name and
+// appreg's object quota are free again — and the latest Key Vault version is disabled, not
+// purged, so the last value stays recoverable for audit. Every step checks before it acts, so a
+// redelivery or a second request converges and says "deregistered" again.
+func (s *Service) Deregister(ctx context.Context, body []byte, d Delivery) (Outcome, error) {
+	req, reasons := ParseDeregistration(body)
+	base := Event{RequestID: s.requestIDFor(req.RequestID, d), ClientName: req.ClientName, CommandID: d.MessageID}
+	if len(reasons) == 0 {
+		reasons = checkSession(d, req.ClientName)
+	}
+	if len(reasons) > 0 {
+		return s.rejected(ctx, base, reasons)
+	}
+	log := s.log.With(slog.String("requestId", req.RequestID), slog.String("clientName", req.ClientName), slog.Int("deliveryCount", d.DeliveryCount))
+	log.Info("deregistration started", slog.String("requestedBy", req.RequestedBy))
+	out, err := s.persist(ctx, d, log, func(ctx context.Context) (Outcome, error) { return s.deregister(ctx, req, log) })
+	if err != nil {
+		return s.failed(ctx, base, d, err, log)
+	}
+	return out, nil
+}
+
+func (s *Service) deregister(ctx context.Context, req Deregistration, log *slog.Logger) (Outcome, error) {
+	unlock, err := s.gate.lock(ctx, req.ClientName)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer unlock()
+
+	name := s.SecretName(req.ClientName)
+	latest, err := s.store.Latest(ctx, name)
+	switch {
+	case err == nil && !latest.Managed():
+		return Outcome{}, reject(RejectSecretConflict, "clientName", "Key Vault secret "+name+" exists and was not written by appreg")
+	case err != nil && !IsNotFound(err):
+		return Outcome{}, err
+	}
+	ev := Event{Type: EventDeregistered, RequestID: req.RequestID, ClientName: req.ClientName,
+		AppID: latest.Tags[KVTagAppID], AppObjectID: latest.Tags[KVTagAppObjectID], SecretURI: latest.ID}
+
+	app, err := s.dir.FindApplication(ctx, s.UniqueName(req.ClientName))
+	switch {
+	case err == nil:
+		if err := s.mayManage(app); err != nil {
+			return Outcome{}, err
+		}
+		ev.AppID, ev.AppObjectID = app.AppID, app.ObjectID
+		if err := s.removeApplication(ctx, app, log); err != nil {
+			return Outcome{}, err
+		}
+	case IsNotFound(err):
+		log.Info("deregistration: the application is gone already")
+	default:
+		return Outcome{}, err
+	}
+	// Purged whether this delivery deleted it or an earlier one did and then died.
+	if ev.AppObjectID != "" {
+		if err := s.dir.Purge(ctx, ev.AppObjectID); err != nil && !IsNotFound(err) {
+			return Outcome{}, err
+		}
+	}
+	if latest.ID != "" && latest.Enabled {
+		if err := s.store.Disable(ctx, name); err != nil {
+			return Outcome{}, err
+		}
+		log.Info("deregistration: Key Vault secret disabled", slog.String("secretId", latest.ID))
+	}
+	ev, err = s.publish(ctx, ev)
+	if err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Event: ev}, nil
+}
+
+// removeApplication removes what appreg made for an app, in the order that leaves nothing
+// behind if it stops anywhere: role assignments first (they need the service principal's id,
+// which is lost with it), then passwords, the service principal and the application.
+func (s *Service) removeApplication(ctx context.Context, app App, log *slog.Logger) error {
+	sp, err := s.dir.FindServicePrincipal(ctx, app.AppID)
+	switch {
+	case err == nil:
+		if s.opt.Access != nil {
+			managed := s.managedRoleIDs()
+			for _, svc := range s.opt.FHIR.Services {
+				have, err := s.opt.Access.List(ctx, svc.ID, sp.ObjectID)
+				if err != nil {
+					return err
+				}
+				for _, a := range have {
+					if _, ours := managed[strings.ToLower(a.RoleDefinitionID)]; !ours {
+						continue
+					}
+					if err := s.opt.Access.Revoke(ctx, a); err != nil {
+						return err
+					}
+					log.Info("deregistration: FHIR role removed", slog.String("service", svc.ID), slog.String("role", managed[strings.ToLower(a.RoleDefinitionID)]))
+				}
+			}
+		}
+	case !IsNotFound(err):
+		return err
+	}
+	for _, p := range app.Passwords {
+		err := s.gate.edit(ctx, app.ObjectID, func() error { return s.dir.RemovePassword(ctx, app.ObjectID, p.KeyID) })
+		if err != nil && !IsNotFound(err) {
+			return err
+		}
+		if _, err := s.publish(ctx, retiredEvent(app, p, "deregistered")); err != nil {
+			return err
+		}
+	}
+	if sp.ObjectID != "" {
+		if err := s.dir.DeleteServicePrincipal(ctx, sp.ObjectID); err != nil && !IsNotFound(err) {
+			return err
+		}
+		if err := s.dir.Purge(ctx, sp.ObjectID); err != nil && !IsNotFound(err) {
+			return err
+		}
+	}
+	if err := s.dir.DeleteApplication(ctx, app.ObjectID); err != nil && !IsNotFound(err) {
+		return err
+	}
+	log.Info("deregistration: application deleted", slog.String("appId", app.AppID))
+	return nil
+}
+
+// ParseDeregistration validates a deregister request body: {"requestId", "clientName",
+// "requestedBy"?}.
+func ParseDeregistration(body []byte) (Deregistration, []Reason) {
+	var r Deregistration
+	d, reasons := newFields(body)
+	if d == nil {
+		return r, reasons
+	}
+	r.RequestID = d.str("requestId", true)
+	r.ClientName = d.str("clientName", true)
+	r.RequestedBy = d.str("requestedBy", false)
+	d.unknown()
+	if r.RequestID != "" && !requestIDRE.MatchString(r.RequestID) {
+		d.add(RejectInvalidRequestID, "requestId", "must be 1-100 characters of letters, digits, '.', '_', ':' or '-', starting with a letter or digit")
+	}
+	if r.ClientName != "" && !clientNameRE.MatchString(r.ClientName) {
+		d.add(RejectInvalidClientName, "clientName", "must match ^[a-z][a-z0-9-]{2,62}$")
+	}
+	if len(r.RequestedBy) > maxRequestedBy {
+		d.add(RejectTooLong, "requestedBy", "at most 256 bytes")
+	}
+	slices.SortFunc(d.reasons, func(a, b Reason) int { return strings.Compare(a.Field, b.Field) })
+	return r, capReasons(d.reasons)
+}
