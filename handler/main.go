@@ -22,6 +22,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"appreg/internal/arm"
 	"appreg/internal/azauth"
 	"appreg/internal/config"
 	"appreg/internal/graph"
@@ -228,8 +229,14 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 	}
 	log.Info("handler configured", slog.String("identity", credOpts.Kind()), slog.String("graph", cfg.GraphBaseURL),
 		slog.String("keyVault", cfg.KeyVaultURL), slog.String("eventsTopic", cfg.EventsTopic), slog.String("commandQueue", cfg.CommandQueue))
+	access, err := arm.New(cred, &arm.Options{Endpoint: cfg.ARMEndpoint, Audience: cfg.ARMAudience, Transport: httpClient, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	opts := serviceOptions(cfg, log)
 	opts.DeadLetters = servicebus.NewDeadLetters(sb, cfg.CommandQueue)
+	opts.Access = access
+	opts.Prober = &azauth.FHIRReader{TenantID: cfg.TenantID, AuthorityHost: cfg.AuthorityHost, Transport: httpClient, HTTPClient: httpClient}
 	if cfg.VerifyTimeout > 0 {
 		opts.Verifier = &azauth.Verifier{TenantID: cfg.TenantID, AuthorityHost: cfg.AuthorityHost, Scope: cfg.VerifyScope, Transport: httpClient}
 		opts.VerifyTimeout = cfg.VerifyTimeout
@@ -238,7 +245,7 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 	if w.Registrar != nil {
 		w.Registrar(opts)
 	}
-	return &wired{svc: registrar.New(dir, store, pub, opts), checks: preflightChecks(cfg, cred, dir, store, sb), close: closeFn}, nil
+	return &wired{svc: registrar.New(dir, store, pub, opts), checks: preflightChecks(cfg, cred, dir, store, sb, access), close: closeFn}, nil
 }
 
 func serviceOptions(cfg config.Config, log *slog.Logger) *registrar.Options {
@@ -256,6 +263,10 @@ func serviceOptions(cfg config.Config, log *slog.Logger) *registrar.Options {
 		AttemptTimeout:      cfg.AttemptTimeout,
 		ReplicationTimeout:  cfg.ReplicationTimeout,
 		EditSpacing:         cfg.EditSpacing,
+		FHIR: registrar.FHIRPolicy{
+			Services: cfg.FHIRServices, DefaultService: cfg.FHIRDefaultService, Roles: cfg.FHIRAllowedRoles,
+		},
+		AccessVerifyTimeout: cfg.FHIRAccessTimeout,
 		SelfAppID:           cfg.ClientID,
 		Logger:              log,
 	}

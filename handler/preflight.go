@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
+	"appreg/internal/arm"
 	"appreg/internal/azerr"
 	"appreg/internal/config"
 	"appreg/internal/graph"
@@ -38,7 +39,7 @@ type checkResult struct {
 }
 
 // preflightChecks lists what the handler's identity must be able to do, in the order it matters.
-func preflightChecks(cfg config.Config, cred azcore.TokenCredential, dir *graph.Client, store *keyvault.Store, sb *azservicebus.Client) []check {
+func preflightChecks(cfg config.Config, cred azcore.TokenCredential, dir *graph.Client, store *keyvault.Store, sb *azservicebus.Client, access *arm.Client) []check {
 	who := "the Function App's system-assigned managed identity"
 	if cfg.ClientID != "" {
 		who = "identity " + cfg.ClientID
@@ -78,6 +79,19 @@ func preflightChecks(cfg config.Config, cred azcore.TokenCredential, dir *graph.
 			fix: permission(fmt.Sprintf("assign %s the role Azure Service Bus Data Receiver on the queue %s", who, cfg.CommandQueue))},
 		{name: "Service Bus: send to topic " + cfg.EventsTopic, run: func(ctx context.Context) error { return servicebus.ProbeSend(ctx, sb, cfg.EventsTopic) },
 			fix: permission(fmt.Sprintf("assign %s the role Azure Service Bus Data Sender on the topic %s", who, cfg.EventsTopic))},
+	}
+	if len(cfg.FHIRServices) > 0 {
+		checks = append(checks, check{name: "token for Azure Resource Manager", run: token(strings.TrimSuffix(cfg.ARMAudience, "/") + "/.default"), fix: func(error) string {
+			return fmt.Sprintf("%s could not get a token for %s: check %s", who, cfg.ARMAudience, config.EnvARMAudience)
+		}})
+	}
+	for _, svc := range cfg.FHIRServices {
+		checks = append(checks, check{name: "Resource Manager: read role assignments on " + svc.ID, run: func(ctx context.Context) error {
+			// Any principal will do: the listing proves read access at the scope, and appreg's
+			// delegation (Role Based Access Control Administrator) includes it.
+			_, err := access.List(ctx, svc.ID, "00000000-0000-0000-0000-000000000000")
+			return err
+		}, fix: permission(fmt.Sprintf("assign %s the role Role Based Access Control Administrator on %s, with the condition that limits it to the allowed FHIR roles and ServicePrincipal principals (see the deployment runbook)", who, svc.ID))})
 	}
 	if cfg.VerifyTimeout > 0 {
 		checks = append(checks, check{name: "token for " + config.EnvVerifyScope + " " + cfg.VerifyScope, run: token(cfg.VerifyScope), fix: func(err error) string {

@@ -197,7 +197,7 @@ func (w *watcher) wait(ctx context.Context, every time.Duration, deadline time.T
 // ("retired" follows a rotation and is not its outcome).
 func terminal(t registrar.EventType) bool {
 	switch t {
-	case registrar.EventRegistered, registrar.EventRotated, registrar.EventRejected, registrar.EventFailed:
+	case registrar.EventRegistered, registrar.EventRotated, registrar.EventRejected, registrar.EventFailed, registrar.EventDeregistered:
 		return true
 	}
 	return false
@@ -208,7 +208,7 @@ func outcomeCode(t registrar.EventType) int {
 	switch t {
 	case registrar.EventRejected:
 		return exitRejected
-	case registrar.EventFailed:
+	case registrar.EventFailed, registrar.EventAccessUnverified:
 		return exitFailed
 	}
 	return exitOK

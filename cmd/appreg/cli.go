@@ -37,6 +37,7 @@ Commands:
   validate   check a request file offline, with the handler's own rules and limits
   enqueue    send a registration request (from a file or flags); --wait for its outcome
   rotate     ask for an on-demand rotation of a client's secret; --wait for it
+  deregister offboard a client: roles, passwords, app removed; its secret disabled
   events     list the outcome events; --follow keeps listening
   dlq        list, show, resubmit or purge dead-lettered requests and rotation jobs
   local      run the whole product on this machine (local Azure + Functions host + handler)
@@ -49,10 +50,11 @@ Connection (the handler's own settings, read from the environment):
   ServiceBusConnection                            a connection string, the alternative
   APPREG_ENDPOINTS (or --endpoints FILE)          an endpoints.json of the local Azure
                                                   ('%[1]s local' prints it); overrides both
-  REGISTRATION_QUEUE, ROTATION_QUEUE, EVENTS_TOPIC   entity names (defaults as the handler's)
+  COMMAND_QUEUE, EVENTS_TOPIC                     entity names (defaults as the handler's)
   EVENTS_SUBSCRIPTION                             subscription events are peeked from (appreg)
-  MAX_SECRET_LIFETIME_DAYS, DEFAULT_SECRET_LIFETIME_DAYS   the limits requests are checked
-                                                  against; set them as the handler has them
+  MAX_SECRET_LIFETIME_DAYS, DEFAULT_SECRET_LIFETIME_DAYS, FHIR_SERVICES,
+  FHIR_DEFAULT_SERVICE, FHIR_ALLOWED_ROLES        the limits requests are checked against;
+                                                  set them as the handler has them
 
 Exit status:
   0  success (with --wait: registered / rotated)
@@ -124,6 +126,7 @@ var commands = []command{
 	{"validate", (*cli).validate},
 	{"enqueue", (*cli).enqueue},
 	{"rotate", (*cli).rotate},
+	{"deregister", (*cli).deregister},
 	{"events", (*cli).events},
 	{"dlq", (*cli).dlq},
 	{"local", (*cli).local},

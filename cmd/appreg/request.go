@@ -30,6 +30,8 @@ type requestFields struct {
 	notes       string
 	requestedBy string
 	requestID   string
+	fhirService string
+	fhirRoles   stringList
 }
 
 func (f *flags) requestFlags(r *requestFields, withFile bool) {
@@ -44,6 +46,8 @@ func (f *flags) requestFlags(r *requestFields, withFile bool) {
 	f.StringVar(&r.notes, "notes", "", "free text stored on the app, e.g. the owning team")
 	f.StringVar(&r.requestedBy, "requested-by", "", "who asks, for the audit trail")
 	f.StringVar(&r.requestID, "request-id", "", "request id, also the Service Bus MessageId (default: a new UUID)")
+	f.Var(&r.fhirRoles, "fhir-role", "FHIR role to grant, e.g. \"FHIR Data Reader\" (one of FHIR_ALLOWED_ROLES); repeatable")
+	f.StringVar(&r.fhirService, "fhir-service", "", "ARM id of the FHIR service the roles are for (default: FHIR_DEFAULT_SERVICE)")
 }
 
 // wireRequest is a registration request as sent, in DESIGN §2's field order.
@@ -56,6 +60,12 @@ type wireRequest struct {
 	Secret         *wireSecret `json:"secret,omitempty"`
 	Notes          string      `json:"notes,omitempty"`
 	RequestedBy    string      `json:"requestedBy,omitempty"`
+	FHIRAccess     *wireFHIR   `json:"fhirAccess,omitempty"`
+}
+
+type wireFHIR struct {
+	Service string   `json:"service,omitempty"`
+	Roles   []string `json:"roles"`
 }
 
 type wireSecret struct {
@@ -69,7 +79,7 @@ type wireSecret struct {
 // invalid request comes back as a body for ParseRegistration to judge.
 func (c *cli) body(f *flags, r *requestFields) ([]byte, error) {
 	fromFlags := r.clientName != "" || r.displayName != "" || len(r.redirects) > 0 || f.isSet("lifetime-days") ||
-		r.audience != "" || r.notes != "" || r.requestedBy != ""
+		r.audience != "" || r.notes != "" || r.requestedBy != "" || len(r.fhirRoles) > 0 || r.fhirService != ""
 	switch {
 	case r.file != "" && fromFlags:
 		return nil, usageErrorf("--file and the request flags (--client-name, ...) exclude each other")
@@ -87,6 +97,9 @@ func (c *cli) body(f *flags, r *requestFields) ([]byte, error) {
 		}
 		if f.isSet("lifetime-days") {
 			w.Secret = &wireSecret{LifetimeDays: r.lifetime}
+		}
+		if len(r.fhirRoles) > 0 || r.fhirService != "" {
+			w.FHIRAccess = &wireFHIR{Service: r.fhirService, Roles: r.fhirRoles}
 		}
 		return json.Marshal(w)
 	}
@@ -244,14 +257,17 @@ func (c *cli) validate(ctx context.Context, args []string) error {
 }
 
 const enqueueAbout = `
-Sends a registration request to REGISTRATION_QUEUE, from a file or built from the flags. The
-request is first validated exactly as the handler will validate it; an invalid request is not
-sent (exit status 2). Its requestId (a new UUID unless the file or --request-id names one) is the
-message's MessageId, so a resend within Service Bus's duplicate-detection window is dropped.
+Sends a registration request to the client's session on COMMAND_QUEUE (SessionId = clientName,
+Subject register), from a file or built from the flags. The request is first validated exactly
+as the handler will validate it; an invalid request is not sent (exit status 2). Its requestId (a
+new UUID unless the file or --request-id names one) is the message's MessageId, so a resend
+within Service Bus's duplicate-detection window is dropped.
 
 With --wait, prints the outcome event for the request: registered (the app and the Key Vault
-secret id and expiry, never the value), rejected (every reason), or failed (dead-lettered). It
-peeks the events subscription and takes nothing from it, so other requesters are not affected.`
+secret id and expiry, never the value; with fhirAccess, the roles granted, pending), rejected
+(every reason), or failed (dead-lettered). --wait-access then waits on for access-verified (exit
+0) or access-unverified (exit 4): Azure RBAC takes up to 10 minutes, so give it --timeout 15m.
+It peeks the events subscription and takes nothing from it, so other requesters are not affected.`
 
 func (c *cli) enqueue(ctx context.Context, args []string) error {
 	f := c.flagSet("enqueue", "enqueue (--file FILE | --client-name NAME [request flags]) [--request-id ID] [--wait [--timeout 5m]]", enqueueAbout)
@@ -259,6 +275,7 @@ func (c *cli) enqueue(ctx context.Context, args []string) error {
 	var cf connFlags
 	f.requestFlags(&r, true)
 	wait := f.Bool("wait", false, "wait for the outcome event and exit with its status")
+	waitAccess := f.Bool("wait-access", false, "with fhirAccess: wait on until access is proven (access-verified) or given up on")
 	timeout := f.Duration("timeout", 5*time.Minute, "how long --wait waits")
 	f.connection(&cf)
 	pos, err := f.parse(args)
@@ -271,6 +288,7 @@ func (c *cli) enqueue(ctx context.Context, args []string) error {
 	if *timeout <= 0 {
 		return usageErrorf("--timeout must be positive")
 	}
+	*wait = *wait || *waitAccess
 	body, err := c.body(f, &r)
 	if err != nil {
 		return err
@@ -297,12 +315,14 @@ func (c *cli) enqueue(ctx context.Context, args []string) error {
 	return c.sendAndWait(ctx, b, sendSpec{
 		queue: cfg.CommandQueue, messageID: reg.RequestID, requestID: reg.RequestID, clientName: reg.ClientName,
 		subject: registrar.CommandRegister, body: body, props: map[string]any{"clientName": reg.ClientName},
+		waitAccess: *waitAccess && len(reg.FHIRAccess) > 0,
 	}, *wait, *timeout, cf.json)
 }
 
 type sendSpec struct {
 	queue, messageID, requestID, clientName string
 	subject                                 string // the command; the session is the client
+	waitAccess                              bool   // wait past "registered" for the access proof
 	body                                    []byte
 	props                                   map[string]any
 	send                                    func(context.Context) error // nil: send body to queue
@@ -366,7 +386,17 @@ func (c *cli) sendAndWait(ctx context.Context, b *bus, s sendSpec, wait bool, ti
 			s.requestID, e.Event.Type, e.EnqueuedTime.Format(time.RFC3339))
 	}
 	ev, err := w.wait(ctx, c.poll, time.Now().Add(timeout), func(e seenEvent) bool {
-		return e.Event.RequestID == s.requestID && terminal(e.Event.Type)
+		if e.Event.RequestID != s.requestID {
+			return false
+		}
+		if s.waitAccess && e.Event.Type == registrar.EventRegistered && len(e.Event.FHIRAccess) > 0 {
+			if !asJSON {
+				printOutcome(c.stdout, e.Event)
+				fmt.Fprintf(c.stderr, "waiting for the FHIR access proof (Azure RBAC takes up to 10 minutes)…\n")
+			}
+			return false
+		}
+		return terminal(e.Event.Type) || e.Event.Type == registrar.EventAccessVerified || e.Event.Type == registrar.EventAccessUnverified
 	})
 	if errors.Is(err, errWaitTimeout) {
 		return &exitError{code: exitTimeout, err: fmt.Errorf("no outcome for request %s within %s; it may still be queued or retrying: see '%s events --follow --request-id %s' and '%s dlq list'",
@@ -389,7 +419,8 @@ func (c *cli) sendAndWait(ctx context.Context, b *bus, s sendSpec, wait bool, ti
 
 // limits are the lifetime limits requests are validated against, as in the handler.
 func limits(cfg config.Config) registrar.Limits {
-	return registrar.Limits{MaxLifetimeDays: cfg.MaxLifetimeDays, DefaultLifetimeDays: cfg.DefaultLifetimeDays}
+	return registrar.Limits{MaxLifetimeDays: cfg.MaxLifetimeDays, DefaultLifetimeDays: cfg.DefaultLifetimeDays,
+		FHIR: registrar.FHIRPolicy{Services: cfg.FHIRServices, DefaultService: cfg.FHIRDefaultService, Roles: cfg.FHIRAllowedRoles}}
 }
 
 // printOutcome prints an outcome event for a person: identifiers, never a secret (events carry
@@ -416,6 +447,9 @@ func printOutcome(w io.Writer, e registrar.Event) {
 			row("signs in", "not yet verified: Entra was still replicating the new password; retry the first token request")
 		}
 	}
+	for _, a := range e.FHIRAccess {
+		row("FHIR access", fmt.Sprintf("%s on %s: %s", strings.Join(a.Roles, ", "), a.URL, accessText(a.Status)))
+	}
 	if len(e.RevokedKeyIDs) > 0 {
 		row("revoked", strings.Join(e.RevokedKeyIDs, ", ")+" (removed before this event; they no longer sign in)")
 	}
@@ -428,6 +462,16 @@ func printOutcome(w io.Writer, e registrar.Event) {
 		printReasons(&b, e.Reasons)
 		fmt.Fprint(w, indent(b.String(), "  "))
 	}
+}
+
+func accessText(status string) string {
+	switch status {
+	case registrar.AccessPending:
+		return "granted; not proven yet (Azure RBAC takes up to 10 minutes; an access-verified event follows)"
+	case registrar.AccessVerified:
+		return "verified: the client read the service with its secret"
+	}
+	return status
 }
 
 func indent(s, prefix string) string {

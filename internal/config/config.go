@@ -57,6 +57,13 @@ type Config struct {
 	AppNamePrefix       string
 	SecretNamePrefix    string
 
+	ARMEndpoint        string
+	ARMAudience        string
+	FHIRServices       []registrar.FHIRService
+	FHIRDefaultService string
+	FHIRAllowedRoles   []string
+	FHIRAccessTimeout  time.Duration
+
 	Port     int // FUNCTIONS_CUSTOMHANDLER_PORT; only the handler needs it
 	LogLevel slog.Level
 }
@@ -91,6 +98,12 @@ const (
 	EnvVerifySuccesses    = "SECRET_VERIFY_SUCCESSES"
 	EnvAppNamePrefix      = "APP_NAME_PREFIX"
 	EnvSecretNamePrefix   = "SECRET_NAME_PREFIX"
+	EnvARMEndpoint        = "ARM_ENDPOINT"
+	EnvARMAudience        = "ARM_AUDIENCE"
+	EnvFHIRServices       = "FHIR_SERVICES"
+	EnvFHIRDefaultService = "FHIR_DEFAULT_SERVICE"
+	EnvFHIRAllowedRoles   = "FHIR_ALLOWED_ROLES"
+	EnvFHIRAccessTimeout  = "FHIR_ACCESS_TIMEOUT"
 	EnvPort               = "FUNCTIONS_CUSTOMHANDLER_PORT"
 	EnvLogLevel           = "LOG_LEVEL"
 )
@@ -175,6 +188,22 @@ var Settings = []Setting{
 		load: func(p *parser, c *Config, v string) { c.AppNamePrefix = p.prefix(EnvAppNamePrefix, v) }},
 	{Name: EnvSecretNamePrefix, Meaning: "prefix of each Key Vault secret name (<prefix><clientName>" + d.SecretNameSuffix + ")",
 		load: func(p *parser, c *Config, v string) { c.SecretNamePrefix = p.prefix(EnvSecretNamePrefix, v) }},
+	{Name: EnvARMEndpoint, Default: "https://management.azure.com", Meaning: "Azure Resource Manager endpoint, where FHIR role assignments are made (sovereign clouds, emulator)",
+		load: func(p *parser, c *Config, v string) {
+			c.ARMEndpoint = strings.TrimSuffix(p.httpsURL(EnvARMEndpoint, v), "/")
+		}},
+	{Name: EnvARMAudience, Default: "https://management.azure.com", Meaning: "token audience of that endpoint",
+		load: func(p *parser, c *Config, v string) { c.ARMAudience = p.httpsURL(EnvARMAudience, v) }},
+	{Name: EnvFHIRServices, Meaning: "FHIR services a request may be granted roles on: ARM resource ids, comma-separated, each optionally followed by =<base URL> when that is not https://<workspace>-<fhir>.fhir.azurehealthcareapis.com; none: fhirAccess is refused",
+		load: func(p *parser, c *Config, v string) { c.FHIRServices = p.fhirServices(EnvFHIRServices, v) }},
+	{Name: EnvFHIRDefaultService, Meaning: "the FHIR service (one of FHIR_SERVICES) a fhirAccess grant that names none is for",
+		load: func(_ *parser, c *Config, v string) { c.FHIRDefaultService = v }},
+	{Name: EnvFHIRAllowedRoles, Default: strings.Join(d.FHIR.Roles, ","), Meaning: "FHIR roles a request may ask for, by built-in name, comma-separated",
+		load: func(p *parser, c *Config, v string) { c.FHIRAllowedRoles = p.fhirRoles(EnvFHIRAllowedRoles, v) }},
+	{Name: EnvFHIRAccessTimeout, Default: durationText(d.AccessVerifyTimeout), Meaning: "how long after a registration appreg keeps proving FHIR access before it announces access-unverified (Azure RBAC takes up to 10 minutes)",
+		load: func(p *parser, c *Config, v string) {
+			c.FHIRAccessTimeout = p.duration(EnvFHIRAccessTimeout, v, time.Minute)
+		}},
 	{Name: EnvPort, Default: SetByHost, Meaning: "port the handler listens on, on 127.0.0.1",
 		load: func(p *parser, c *Config, v string) { c.Port = p.integer(EnvPort, v, 1, 65535) }},
 	{Name: EnvLogLevel, Default: "info", Meaning: "debug, info, warn or error",
@@ -224,6 +253,11 @@ func Load(getenv func(string) string, need Need) (Config, error) {
 	}
 	if c.MaxLifetimeDays > 0 && c.DefaultLifetimeDays > c.MaxLifetimeDays {
 		p.fail(EnvDefaultLifetime, fmt.Sprintf("(%d) must not exceed %s (%d)", c.DefaultLifetimeDays, EnvMaxLifetime, c.MaxLifetimeDays))
+	}
+	if c.FHIRDefaultService != "" {
+		if _, ok := (registrar.FHIRPolicy{Services: c.FHIRServices}).Service(c.FHIRDefaultService); !ok {
+			p.fail(EnvFHIRDefaultService, "must be one of "+EnvFHIRServices)
+		}
 	}
 	if c.ClientSecret != "" && c.ClientID == "" {
 		p.fail(EnvClientSecret, "needs "+EnvClientID)
@@ -380,6 +414,49 @@ func (p *parser) duration(name, v string, least time.Duration) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// fhirServiceID matches the ARM id of an Azure Health Data Services FHIR service, or of an Azure
+// API for FHIR (retired 2026-09-30, still accepted while tenants migrate).
+var fhirServiceID = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.HealthcareApis/(workspaces/([^/]+)/fhirservices/([^/]+)|services/([^/]+))$`)
+
+func (p *parser) fhirServices(name, v string) []registrar.FHIRService {
+	var out []registrar.FHIRService
+	for _, item := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' }) {
+		id, url, hasURL := strings.Cut(item, "=")
+		id = strings.TrimSuffix(id, "/")
+		m := fhirServiceID.FindStringSubmatch(id)
+		if m == nil {
+			p.fail(name, fmt.Sprintf("%q is not the ARM id of a FHIR service (/subscriptions/…/providers/Microsoft.HealthcareApis/workspaces/<ws>/fhirservices/<fhir>)", id))
+			continue
+		}
+		switch {
+		case hasURL:
+			url = strings.TrimSuffix(p.httpsURL(name, url), "/")
+		case m[2] != "":
+			url = "https://" + strings.ToLower(m[2]+"-"+m[3]) + ".fhir.azurehealthcareapis.com"
+		default:
+			url = "https://" + strings.ToLower(m[4]) + ".azurehealthcareapis.com"
+		}
+		out = append(out, registrar.FHIRService{ID: id, URL: url})
+	}
+	return out
+}
+
+func (p *parser) fhirRoles(name, v string) []string {
+	var out []string
+	for _, r := range strings.Split(v, ",") {
+		if strings.TrimSpace(r) == "" {
+			continue
+		}
+		canon := registrar.FHIRRoleName(r)
+		if canon == "" {
+			p.fail(name, fmt.Sprintf("%q is not a FHIR built-in role (FHIR Data Reader, FHIR Data Writer, FHIR Data Exporter, …)", strings.TrimSpace(r)))
+			continue
+		}
+		out = append(out, canon)
+	}
+	return out
 }
 
 func (p *parser) level(name, v string) slog.Level {

@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"appreg/internal/registrar"
 )
 
 const tenant = "11111111-2222-3333-4444-555555555555"
@@ -32,6 +35,8 @@ func TestLoadDefaults(t *testing.T) {
 		MaxDeliveryCount: 10, RetryBudget: 30 * time.Minute, AttemptTimeout: 5 * time.Minute,
 		EditSpacing: 10 * time.Second, ReplicationTimeout: 3 * time.Minute, AppNamePrefix: "appreg-", Port: 7071,
 		VerifyTimeout: 2 * time.Minute, VerifySuccesses: 8, VerifyScope: "https://graph.microsoft.com/.default",
+		ARMEndpoint: "https://management.azure.com", ARMAudience: "https://management.azure.com",
+		FHIRAllowedRoles: []string{"FHIR Data Reader", "FHIR Data Writer", "FHIR Data Exporter"}, FHIRAccessTimeout: 15 * time.Minute,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -90,6 +95,34 @@ func TestLoadNamesEveryBadSetting(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFHIRSettings(t *testing.T) {
+	const ws = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/fhirservices/fhir1"
+	const legacy = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.HealthcareApis/services/oldfhir"
+	got, err := Load(env(map[string]string{
+		EnvTenantID: tenant, EnvFHIRServices: ws + ", " + legacy + "=https://127.0.0.1:8443/fhir/x/",
+		EnvFHIRDefaultService: strings.ToUpper(ws), EnvFHIRAllowedRoles: "fhir data reader, FHIR Data Exporter",
+	}), Need{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []registrar.FHIRService{{ID: ws, URL: "https://ws1-fhir1.fhir.azurehealthcareapis.com"}, {ID: legacy, URL: "https://127.0.0.1:8443/fhir/x"}}
+	if diff := cmp.Diff(want, got.FHIRServices); diff != "" {
+		t.Errorf("FHIR services (-want +got):\n%s", diff)
+	}
+	if !slices.Equal(got.FHIRAllowedRoles, []string{"FHIR Data Reader", "FHIR Data Exporter"}) {
+		t.Errorf("roles = %v", got.FHIRAllowedRoles)
+	}
+	_, err = Load(env(map[string]string{
+		EnvTenantID: tenant, EnvFHIRServices: "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x",
+		EnvFHIRDefaultService: ws, EnvFHIRAllowedRoles: "Owner",
+	}), Need{})
+	for _, name := range []string{EnvFHIRServices, EnvFHIRDefaultService, EnvFHIRAllowedRoles} {
+		if err == nil || !strings.Contains(err.Error(), "setting "+name+" ") {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
 	}
 }
 

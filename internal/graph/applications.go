@@ -125,3 +125,24 @@ func (c *Client) Probe(ctx context.Context) error {
 	})
 	return translate(op, err, absent)
 }
+
+// DeleteApplication deletes the app: Entra keeps it soft-deleted for 30 days, its uniqueName
+// reserved, until it is restored or purged.
+func (c *Client) DeleteApplication(ctx context.Context, objectID string) error {
+	const op = "graph.deleteApplication"
+	start := time.Now()
+	err := translate(op, c.sdk.Applications().ByApplicationId(objectID).Delete(ctx, nil), absent)
+	c.logCall(ctx, op, start, err, slog.String("appObjectId", objectID))
+	return err
+}
+
+// Purge removes a soft-deleted application or service principal for good:
+// DELETE /directory/deletedItems/{id}. The object no longer counts against the creator's quota
+// and its uniqueName is free again.
+func (c *Client) Purge(ctx context.Context, objectID string) error {
+	const op = "graph.purgeDeletedItem"
+	start := time.Now()
+	err := translate(op, c.sdk.Directory().DeletedItems().ByDirectoryObjectId(objectID).Delete(ctx, nil), absent)
+	c.logCall(ctx, op, start, err, slog.String("objectId", objectID))
+	return err
+}

@@ -69,3 +69,12 @@ func (c *Client) UpsertServicePrincipal(ctx context.Context, appID string) (regi
 	}
 	return toServicePrincipal(res), nil
 }
+
+// DeleteServicePrincipal deletes a service principal (soft-deleted, like apps).
+func (c *Client) DeleteServicePrincipal(ctx context.Context, objectID string) error {
+	const op = "graph.deleteServicePrincipal"
+	start := time.Now()
+	err := translate(op, c.sdk.ServicePrincipals().ByServicePrincipalId(objectID).Delete(ctx, nil), absent)
+	c.logCall(ctx, op, start, err, slog.String("servicePrincipalId", objectID))
+	return err
+}

@@ -317,3 +317,46 @@ func (s *Store) Probe(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Value returns the latest version's value and metadata. The registrar asks only to prove, with
+// the client's own secret, that the client can read what it was granted, and drops the value
+// at once.
+func (s *Store) Value(ctx context.Context, name string) (registrar.SecretValue, registrar.SecretVersion, error) {
+	const op = "keyvault.get"
+	if err := checkName(op, name); err != nil {
+		return registrar.SecretValue{}, registrar.SecretVersion{}, err
+	}
+	start := time.Now()
+	resp, err := s.client.GetSecret(ctx, name, "", nil)
+	if err != nil {
+		return registrar.SecretValue{}, registrar.SecretVersion{}, s.fail(op, name, start, err)
+	}
+	var value registrar.SecretValue
+	if resp.Value != nil {
+		value = registrar.NewSecretValue(*resp.Value)
+	}
+	resp.Value = nil
+	v, err := fromSecret(resp.ID, resp.Attributes, resp.Tags)
+	if err != nil {
+		return registrar.SecretValue{}, registrar.SecretVersion{}, &registrar.Error{Code: registrar.CodeInternal, Op: op, Message: err.Error(), Err: err}
+	}
+	return value, v, nil
+}
+
+// Disable disables the latest version of name: Key Vault keeps its value but serves it to no
+// one, which is how a deregistered client's last secret stays recoverable for audit.
+func (s *Store) Disable(ctx context.Context, name string) error {
+	const op = "keyvault.disable"
+	if err := checkName(op, name); err != nil {
+		return err
+	}
+	start := time.Now()
+	_, err := s.client.UpdateSecretProperties(ctx, name, "", azsecrets.UpdateSecretPropertiesParameters{
+		SecretAttributes: &azsecrets.SecretAttributes{Enabled: ptr(false)},
+	}, nil)
+	if err != nil {
+		return s.fail(op, name, start, err)
+	}
+	s.log.DebugContext(ctx, "disabled", slog.String("name", name), slog.Duration("took", time.Since(start)))
+	return nil
+}

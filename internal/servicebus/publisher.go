@@ -92,6 +92,15 @@ func (p *Publisher) EnqueueMaintenance(ctx context.Context, job registrar.Mainte
 	})
 }
 
+// EnqueueAccessCheck sends a verify-access job to the client's session, delivered at the given
+// time: Service Bus holds a scheduled message until then.
+func (p *Publisher) EnqueueAccessCheck(ctx context.Context, job registrar.AccessCheckJob, at time.Time) error {
+	return p.send(ctx, p.commands, "servicebus.enqueueAccessCheck", message{
+		id: job.MessageID(), subject: registrar.CommandVerifyAccess, session: job.ClientName, body: job, at: at,
+		props: map[string]any{"clientName": job.ClientName},
+	})
+}
+
 // Close closes the senders.
 func (p *Publisher) Close(ctx context.Context) error {
 	return errors.Join(p.events.Close(ctx), p.commands.Close(ctx))
@@ -102,6 +111,7 @@ type message struct {
 	id, subject, session string
 	body                 any
 	props                map[string]any
+	at                   time.Time // deliver at; zero: now
 }
 
 func (p *Publisher) send(ctx context.Context, s *azservicebus.Sender, op string, m message) error {
@@ -119,6 +129,10 @@ func (p *Publisher) send(ctx context.Context, s *azservicebus.Sender, op string,
 	}
 	if m.session != "" {
 		msg.SessionID = &m.session
+	}
+	if !m.at.IsZero() {
+		at := m.at.UTC()
+		msg.ScheduledEnqueueTime = &at
 	}
 	start := time.Now()
 	if err := s.SendMessage(ctx, msg, nil); err != nil {
