@@ -123,6 +123,54 @@ func (w *watcher) close() {
 	_ = w.recv.Close(ctx)
 }
 
+// skipToEnd moves the watcher past every event already retained, without reading them: a
+// requester waiting for one outcome must not page through days of other people's events first
+// (a second per 10,000). Peeking one message at a sequence number says whether any event sits at
+// or after it, so a doubling search then a bisection find the newest in about 2·log2(n) peeks.
+func (w *watcher) skipToEnd(ctx context.Context) error {
+	probe := func(from int64) (int64, bool, error) {
+		msgs, err := w.recv.PeekMessages(ctx, 1, &azservicebus.PeekMessagesOptions{FromSequenceNumber: &from})
+		if err != nil {
+			return 0, false, fmt.Errorf("peeking events: %w", err)
+		}
+		if len(msgs) == 0 || msgs[0].SequenceNumber == nil {
+			return 0, false, nil
+		}
+		return *msgs[0].SequenceNumber, true, nil
+	}
+	last, found, err := probe(w.next)
+	if err != nil || !found {
+		return err
+	}
+	// Invariant: an event sits at last; none at or after last+step once the doubling stops.
+	step := int64(1)
+	for {
+		s, found, err := probe(last + step)
+		if err != nil {
+			return err
+		}
+		if !found {
+			break
+		}
+		last, step = s, step*2
+	}
+	lo, hi := last, last+step
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		s, found, err := probe(mid)
+		if err != nil {
+			return err
+		}
+		if found {
+			lo = s
+		} else {
+			hi = mid
+		}
+	}
+	w.next = lo + 1
+	return nil
+}
+
 // poll returns every event enqueued since the last poll, oldest first.
 func (w *watcher) poll(ctx context.Context) ([]seenEvent, error) {
 	var out []seenEvent
@@ -167,8 +215,11 @@ func toSeen(m *azservicebus.ReceivedMessage) seenEvent {
 // errWaitTimeout is what wait returns when no matching event came in time.
 var errWaitTimeout = errors.New("timed out")
 
-// wait polls until an event satisfies match, ctx ends, or the deadline passes.
+// wait polls until an event satisfies match, ctx ends, or the deadline passes. It polls every
+// `every` for the first seconds, when most outcomes arrive (a registration takes tens of
+// milliseconds), then backs off to a few times a second.
 func (w *watcher) wait(ctx context.Context, every time.Duration, deadline time.Time, match func(seenEvent) bool) (seenEvent, error) {
+	start := time.Now()
 	for {
 		evs, err := w.poll(ctx)
 		for _, e := range evs {
@@ -183,7 +234,11 @@ func (w *watcher) wait(ctx context.Context, every time.Duration, deadline time.T
 		if left <= 0 {
 			return seenEvent{}, errWaitTimeout
 		}
-		t := time.NewTimer(min(every, left))
+		interval := every
+		if time.Since(start) > 5*time.Second {
+			interval = max(every, 500*time.Millisecond)
+		}
+		t := time.NewTimer(min(interval, left))
 		select {
 		case <-ctx.Done():
 			t.Stop()

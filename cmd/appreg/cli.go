@@ -112,7 +112,7 @@ func newCLI(getenv func(string) string, stdout, stderr io.Writer) *cli {
 		stderr: stderr,
 		now:    time.Now,
 		newID:  uuid.NewString,
-		poll:   500 * time.Millisecond,
+		poll:   25 * time.Millisecond,
 		idle:   2 * time.Second,
 	}
 }

@@ -330,27 +330,19 @@ type sendSpec struct {
 
 // sendAndWait sends a message and, with wait, prints the outcome event of its requestId.
 //
-// Before sending it reads the events already there, so that it waits for an outcome that comes
-// after the send: a stale event of an earlier request with the same id must not be mistaken for
-// this one's. Such an earlier event is reported, because a resend within the duplicate-detection
-// window is dropped by Service Bus and will have no outcome of its own.
+// Before sending it moves past the events already there, so that it waits for an outcome that
+// comes after the send: a stale event of an earlier request with the same id must not be mistaken
+// for this one's, and the wait costs the same however many events the subscription retains.
 func (c *cli) sendAndWait(ctx context.Context, b *bus, s sendSpec, wait bool, timeout time.Duration, asJSON bool) error {
 	var w *watcher
-	var earlier []seenEvent
 	if wait {
 		var err error
 		if w, err = b.watch(); err != nil {
 			return err
 		}
 		defer w.close()
-		seen, err := w.poll(ctx)
-		if err != nil {
+		if err := w.skipToEnd(ctx); err != nil {
 			return err
-		}
-		for _, e := range seen {
-			if e.Event.RequestID == s.requestID && terminal(e.Event.Type) {
-				earlier = append(earlier, e)
-			}
 		}
 	}
 	send := s.send
@@ -381,10 +373,6 @@ func (c *cli) sendAndWait(ctx context.Context, b *bus, s sendSpec, wait bool, ti
 	if !asJSON {
 		fmt.Fprintf(c.stderr, "enqueued request %s for %s on %s; waiting up to %s for its outcome…\n", s.requestID, s.clientName, s.queue, timeout)
 	}
-	for _, e := range earlier {
-		fmt.Fprintf(c.stderr, "note: request %s already had an outcome (%s at %s). A resend with the same id within the queue's duplicate-detection window is dropped and gets no new outcome; use a new --request-id.\n",
-			s.requestID, e.Event.Type, e.EnqueuedTime.Format(time.RFC3339))
-	}
 	ev, err := w.wait(ctx, c.poll, time.Now().Add(timeout), func(e seenEvent) bool {
 		if e.Event.RequestID != s.requestID {
 			return false
@@ -399,7 +387,8 @@ func (c *cli) sendAndWait(ctx context.Context, b *bus, s sendSpec, wait bool, ti
 		return terminal(e.Event.Type) || e.Event.Type == registrar.EventAccessVerified || e.Event.Type == registrar.EventAccessUnverified
 	})
 	if errors.Is(err, errWaitTimeout) {
-		return &exitError{code: exitTimeout, err: fmt.Errorf("no outcome for request %s within %s; it may still be queued or retrying: see '%s events --follow --request-id %s' and '%s dlq list'",
+		return &exitError{code: exitTimeout, err: fmt.Errorf("no outcome for request %s within %s; it may still be queued or retrying: see '%s events --request-id %s' and '%s dlq list'. "+
+			"If a request with this id was sent before, within the queue's duplicate-detection window, Service Bus dropped this one: send it with a new --request-id",
 			s.requestID, timeout, c.prog, s.requestID, c.prog)}
 	}
 	if err != nil {
