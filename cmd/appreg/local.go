@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"appreg/emulator/azemu"
+	"appreg/emulator/funchost"
 	"appreg/internal/config"
-	"appreg/internal/funchost"
 	"appreg/internal/registrar"
 	"appreg/internal/servicebus"
 )

@@ -14,7 +14,7 @@ import (
 	"syscall"
 
 	"appreg/emulator/azemu"
-	"appreg/emulator/servicebus"
+	"appreg/emulator/servicebusemu"
 )
 
 const usage = `Usage: azemu serve --dir DIR [flags]
@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "azemu serve: --servicebus-config: %v\n", err)
 			return 2
 		}
-		cfg, err := servicebus.LoadConfig(f)
+		cfg, err := servicebusemu.LoadConfig(f)
 		f.Close()
 		if err != nil {
 			fmt.Fprintf(stderr, "azemu serve: --servicebus-config %s: %v\n", *sbConfig, err)

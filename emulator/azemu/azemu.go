@@ -14,12 +14,12 @@ import (
 	"strings"
 	"time"
 
-	"appreg/emulator/entra"
-	"appreg/emulator/graph"
+	"appreg/emulator/entraemu"
+	"appreg/emulator/graphemu"
 	"appreg/emulator/internal/ca"
 	"appreg/emulator/internal/token"
-	"appreg/emulator/keyvault"
-	"appreg/emulator/servicebus"
+	"appreg/emulator/keyvaultemu"
+	"appreg/emulator/servicebusemu"
 )
 
 // HandlerClientName is the display name of the seeded identity appreg's handler runs as.
@@ -30,10 +30,10 @@ const GraphRole = "Application.ReadWrite.OwnedBy"
 
 // Options configure a Server; nil or zero fields take the defaults.
 type Options struct {
-	HTTPSAddr        string             // Entra, Graph, Key Vault; "" = 127.0.0.1:0
-	AMQPAddr         string             // Service Bus; "" = 127.0.0.1:0
-	TenantID         string             // "" = a random GUID
-	ServiceBusConfig *servicebus.Config // nil = servicebus.DefaultConfig()
+	HTTPSAddr        string                // Entra, Graph, Key Vault; "" = 127.0.0.1:0
+	AMQPAddr         string                // Service Bus; "" = 127.0.0.1:0
+	TenantID         string                // "" = a random GUID
+	ServiceBusConfig *servicebusemu.Config // nil = servicebus.DefaultConfig()
 	// KeyVaultDeleteLag is how long Key Vault deletes take to settle; 0 = Key Vault emulator's default.
 	KeyVaultDeleteLag time.Duration
 	// Now drives Graph and Key Vault state: password and secret lifetimes, creation times, soft
@@ -74,10 +74,10 @@ type Client struct {
 
 // Server is a running local Azure.
 type Server struct {
-	Entra      *entra.Server
-	Graph      *graph.Server
-	KeyVault   *keyvault.Server
-	ServiceBus *servicebus.Server
+	Entra      *entraemu.Server
+	Graph      *graphemu.Server
+	KeyVault   *keyvaultemu.Server
+	ServiceBus *servicebusemu.Server
 
 	authority *ca.Authority
 	https     *http.Server
@@ -118,27 +118,27 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	}
 	s.url = "https://" + ln.Addr().String()
 
-	if s.Graph, err = graph.NewServer(&graph.Options{
+	if s.Graph, err = graphemu.NewServer(&graphemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: opts.TenantID, Now: now, Logger: log.With("service", "graph"),
 	}); err != nil {
 		ln.Close()
 		return nil, err
 	}
 	tenant := s.Graph.TenantID()
-	if s.Entra, err = entra.NewServer(&entra.Options{
+	if s.Entra, err = entraemu.NewServer(&entraemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: tenant, Clients: s.Graph, Now: time.Now, Logger: log.With("service", "entra"),
 	}); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	if s.KeyVault, err = keyvault.NewServer(&keyvault.Options{
+	if s.KeyVault, err = keyvaultemu.NewServer(&keyvaultemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: tenant, AuthorityURL: s.url,
 		DeleteLag: opts.KeyVaultDeleteLag, Now: now, Logger: log.With("service", "keyvault"),
 	}); err != nil {
 		ln.Close()
 		return nil, err
 	}
-	if s.ServiceBus, err = servicebus.NewServer(&servicebus.Options{
+	if s.ServiceBus, err = servicebusemu.NewServer(&servicebusemu.Options{
 		Addr: opts.AMQPAddr, Config: opts.ServiceBusConfig, Logger: log.With("service", "servicebus"),
 	}); err != nil {
 		ln.Close()

@@ -13,7 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
-	entraemu "appreg/emulator/entra"
+	"appreg/emulator/entraemu"
 	"appreg/internal/azauth"
 )
 

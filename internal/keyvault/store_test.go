@@ -17,8 +17,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/go-cmp/cmp"
 
-	entraemu "appreg/emulator/entra"
-	kvemu "appreg/emulator/keyvault"
+	"appreg/emulator/entraemu"
+	"appreg/emulator/keyvaultemu"
 	"appreg/internal/azauth"
 	"appreg/internal/keyvault"
 	"appreg/internal/registrar"
@@ -230,7 +230,7 @@ func TestSoftDeletedNameIsConflict(t *testing.T) {
 func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 	tests := []struct {
 		name       string
-		fault      kvemu.Fault
+		fault      keyvaultemu.Fault
 		op         func(*env) error
 		want       registrar.Code
 		calls      int // azcore's first try plus its three retries, or fewer
@@ -238,7 +238,7 @@ func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 	}{
 		{
 			name:  "500 on set",
-			fault: kvemu.Fault{Operation: "setSecret", Status: http.StatusInternalServerError},
+			fault: keyvaultemu.Fault{Operation: "setSecret", Status: http.StatusInternalServerError},
 			op: func(e *env) error {
 				_, err := e.store.Put(context.Background(), "s", registrar.NewSecretValue(randomText(40)), registrar.SecretSpec{})
 				return err
@@ -247,7 +247,7 @@ func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 		},
 		{
 			name:  "503 on list",
-			fault: kvemu.Fault{Operation: "getSecrets", Status: http.StatusServiceUnavailable},
+			fault: keyvaultemu.Fault{Operation: "getSecrets", Status: http.StatusServiceUnavailable},
 			op: func(e *env) error {
 				return e.store.ListManaged(context.Background(), func(registrar.SecretVersion) error { return nil })
 			},
@@ -256,20 +256,20 @@ func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 		{
 			// Retry-After 0: azcore backs off by its own short delay and still gives up.
 			name:  "429 without a wait",
-			fault: kvemu.Fault{Operation: "getSecret", Status: http.StatusTooManyRequests},
+			fault: keyvaultemu.Fault{Operation: "getSecret", Status: http.StatusTooManyRequests},
 			op:    func(e *env) error { _, err := e.store.Latest(context.Background(), "s"); return err },
 			want:  registrar.CodeThrottled, calls: 4,
 		},
 		{
 			// A Retry-After beyond MaxRetryDelay makes azcore return at once; the hint survives.
 			name:  "429 with a long wait",
-			fault: kvemu.Fault{Operation: "getSecretVersions", Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second},
+			fault: keyvaultemu.Fault{Operation: "getSecretVersions", Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second},
 			op:    func(e *env) error { _, err := e.store.Versions(context.Background(), "s"); return err },
 			want:  registrar.CodeThrottled, calls: 1, retryAfter: 2 * time.Second,
 		},
 		{
 			name:  "403",
-			fault: kvemu.Fault{Operation: "getSecret", Status: http.StatusForbidden, Code: "Forbidden", Message: "Caller is not authorized to perform action on resource."},
+			fault: keyvaultemu.Fault{Operation: "getSecret", Status: http.StatusForbidden, Code: "Forbidden", Message: "Caller is not authorized to perform action on resource."},
 			op:    func(e *env) error { _, err := e.store.Latest(context.Background(), "s"); return err },
 			want:  registrar.CodeForbidden, calls: 1,
 		},
@@ -383,7 +383,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	record(err)
 	record(e.store.ListManaged(ctx, func(registrar.SecretVersion) error { return nil }))
 
-	for _, f := range []kvemu.Fault{
+	for _, f := range []keyvaultemu.Fault{
 		{Operation: "setSecret", Status: http.StatusInternalServerError, Count: 4},
 		{Operation: "setSecret", Status: http.StatusTooManyRequests, Count: 4},
 		{Operation: "setSecret", Status: http.StatusBadRequest, Count: 1},
