@@ -311,7 +311,7 @@ func (s *stack) signIn(appID, secret string) error {
 func (s *stack) assertNoSecretPrinted() {
 	kv := s.vaultClient()
 	printed := s.hostOut.String() + s.logs.String()
-	for _, sec := range s.emu.KeyVault.Snapshot().Secrets {
+	for _, sec := range s.emu.KeyVault.State().Secrets {
 		for _, v := range sec.Versions {
 			res, err := kv.GetSecret(context.Background(), sec.Name, v.Version, nil)
 			if err != nil || res.Value == nil || len(*res.Value) < 8 {

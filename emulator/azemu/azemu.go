@@ -195,6 +195,10 @@ func (s *Server) routes() http.Handler {
 			_ = json.NewEncoder(w).Encode(s.endpoints)
 		case strings.HasPrefix(p, "/_emu/servicebus/"):
 			sbControls.ServeHTTP(w, r)
+		case strings.HasPrefix(p, "/_emu/graph/"):
+			s.Graph.Handler().ServeHTTP(w, r)
+		case strings.HasPrefix(p, "/_emu/keyvault/"):
+			s.KeyVault.Handler().ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/_emu/"):
 			svc, rest, _ := strings.Cut(strings.TrimPrefix(p, "/_emu/"), "/")
 			h := controls[svc]

@@ -74,7 +74,7 @@ func Handler(c *Controls, extra ...Route) http.Handler {
 		},
 		"POST faults": func(r *http.Request) (any, error) {
 			var f Fault
-			if err := decode(r, &f); err != nil {
+			if err := Decode(r, &f); err != nil {
 				return nil, err
 			}
 			return nil, c.InjectFault(f)
@@ -85,7 +85,7 @@ func Handler(c *Controls, extra ...Route) http.Handler {
 		},
 		"POST throttle": func(r *http.Request) (any, error) {
 			var t throttleJSON
-			if err := decode(r, &t); err != nil {
+			if err := Decode(r, &t); err != nil {
 				return nil, err
 			}
 			return nil, c.Throttle(t.Operation, time.Duration(t.RetryAfterSeconds)*time.Second, t.Count)
@@ -95,7 +95,7 @@ func Handler(c *Controls, extra ...Route) http.Handler {
 		},
 		"PUT latency": func(r *http.Request) (any, error) {
 			var l latencyJSON
-			if err := decode(r, &l); err != nil {
+			if err := Decode(r, &l); err != nil {
 				return nil, err
 			}
 			return nil, c.SetLatency(l.Operation, time.Duration(l.LatencyMS)*time.Millisecond)
@@ -176,11 +176,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }
 
-// decode reads a control's JSON body strictly: one object, no unknown fields, at most 64 KiB.
-func decode(r *http.Request, v any) error {
+// Decode reads a control's JSON body strictly: one object, no unknown fields, at most 64 KiB.
+func Decode(r *http.Request, v any) error {
 	b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
 	if err != nil {
 		return fmt.Errorf("reading the body: %w", err)

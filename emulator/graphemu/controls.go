@@ -1,10 +1,8 @@
 package graphemu
 
 import (
-	"encoding/json"
-	"fmt"
+	"appreg/emulator/emu"
 	"maps"
-	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -12,95 +10,23 @@ import (
 	"time"
 )
 
-// Fault is an injected failure or delay on an operation (see the Op constants), for the next
-// Count calls or, with Count 0, until cleared.
-type Fault struct {
-	Operation string // "" or "*": every operation
-	// Status is the HTTP status to answer with; 0 only delays the real answer by Latency.
-	Status     int
-	Code       string        // OData error code; "" picks Graph's usual one for Status
-	Message    string        // "" picks a generic one
-	Latency    time.Duration // delay before answering
-	RetryAfter time.Duration // sent as Retry-After in whole seconds when > 0
-	Count      int
-}
+// Fault is the shared emu.Fault; Operation is one of the Op constants, "" or "*". A 429 always
+// carries Retry-After, at least one second, as Graph's throttling does.
+type Fault = emu.Fault
 
-// faultJSON is a Fault on the /_emu/ wire, with durations in milliseconds and seconds.
-type faultJSON struct {
-	Operation         string `json:"operation,omitempty"`
-	Status            int    `json:"status,omitempty"`
-	Code              string `json:"code,omitempty"`
-	Message           string `json:"message,omitempty"`
-	LatencyMS         int64  `json:"latencyMs,omitempty"`
-	RetryAfterSeconds int64  `json:"retryAfterSeconds,omitempty"`
-	Count             int    `json:"count,omitempty"`
-}
+// Stats is the shared emu.Stats: calls per operation (the Op constants), after authentication.
+type Stats = emu.Stats
 
-func (f Fault) wire() faultJSON {
-	return faultJSON{f.Operation, f.Status, f.Code, f.Message, f.Latency.Milliseconds(), int64(math.Ceil(f.RetryAfter.Seconds())), f.Count}
-}
-
-func (f faultJSON) fault() Fault {
-	return Fault{f.Operation, f.Status, f.Code, f.Message, time.Duration(f.LatencyMS) * time.Millisecond, time.Duration(f.RetryAfterSeconds) * time.Second, f.Count}
-}
-
-// Stats counts calls per operation and injected faults.
-type Stats struct {
-	Operations map[string]int `json:"operations"`
-	Faults     int            `json:"faultsInjected"`
-}
-
-func newStats() Stats { return Stats{Operations: map[string]int{}} }
-
-// InjectFault queues a fault; faults are matched in the order they were added.
-func (s *Server) InjectFault(f Fault) error {
-	if f.Status != 0 && (f.Status < 400 || f.Status > 599) {
-		return fmt.Errorf("graph: fault status %d is not an HTTP error", f.Status)
-	}
-	if f.Status == 0 && f.Latency <= 0 {
-		return fmt.Errorf("graph: a fault needs a status or a latency")
-	}
-	if f.Count < 0 || f.Latency < 0 || f.RetryAfter < 0 {
-		return fmt.Errorf("graph: negative count or duration in fault")
-	}
-	if f.Operation == "*" {
-		f.Operation = ""
-	}
-	if f.Operation != "" && !s.knownOp(f.Operation) {
-		return fmt.Errorf("graph: unknown operation %q", f.Operation)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &f)
-	return nil
-}
-
-func (s *Server) knownOp(op string) bool {
-	if op == OpUpsertApplication || op == OpUpsertServicePrincipal {
-		return true
-	}
+// operations lists what faults and latency can target: every operation in the route table and
+// the two upserts, which refineOp tells apart from plain updates.
+func (s *Server) operations() []string {
+	ops := []string{OpUpsertApplication, OpUpsertServicePrincipal}
 	for _, rt := range s.routes {
-		if rt.op == op {
-			return true
+		if !slices.Contains(ops, rt.op) {
+			ops = append(ops, rt.op)
 		}
 	}
-	return false
-}
-
-// Throttle answers the next n calls of op ("" for all) with 429 TooManyRequests and a
-// Retry-After of retryAfter, rounded up to whole seconds and at least one.
-func (s *Server) Throttle(op string, retryAfter time.Duration, n int) error {
-	if retryAfter < time.Second {
-		retryAfter = time.Second
-	}
-	return s.InjectFault(Fault{Operation: op, Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Count: n})
-}
-
-// ClearFaults drops every queued fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
+	return ops
 }
 
 // SetReplicationLag makes applications and passwords created from now on behave as Graph's
@@ -135,54 +61,16 @@ func (s *Server) replicate() {
 	}
 }
 
-// Stats returns a copy of the counters.
-func (s *Server) Stats() Stats {
+// resetData deletes every application and service principal that was not seeded, switches
+// replication lag off and completes pending replication: what Reset does besides clearing the
+// shared controls.
+func (s *Server) resetData() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Operations: maps.Clone(s.stats.Operations), Faults: s.stats.Faults}
-}
-
-// Reset clears faults, replication lag (pending replication completes) and counters; the
-// directory's contents stay.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults, s.lag, s.stats = nil, 0, newStats()
+	s.lag = 0
 	s.replicate()
-}
-
-// ResetData deletes every application and service principal that was not seeded.
-func (s *Server) ResetData() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	maps.DeleteFunc(s.apps, func(_ string, a *application) bool { return !a.seeded })
 	maps.DeleteFunc(s.sps, func(_ string, sp *servicePrincipal) bool { return !sp.seeded })
-}
-
-func (s *Server) countOp(op string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.stats.Operations[op]++
-}
-
-func (s *Server) takeFault(op string) *Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if f.Operation != "" && f.Operation != op {
-			continue
-		}
-		hit := *f
-		if f.Count > 0 {
-			f.Count--
-			if f.Count == 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-		}
-		s.stats.Faults++
-		return &hit
-	}
-	return nil
 }
 
 func faultReply(f *Fault) reply {
@@ -194,14 +82,18 @@ func faultReply(f *Fault) reply {
 		msg = f.Message
 	}
 	rep := fail(f.Status, code, "%s", msg)
-	if f.RetryAfter > 0 {
-		rep.header = http.Header{"Retry-After": {strconv.FormatInt(int64(math.Ceil(f.RetryAfter.Seconds())), 10)}}
+	secs := f.RetryAfterSeconds()
+	if f.Status == http.StatusTooManyRequests {
+		secs = max(secs, 1)
+	}
+	if secs > 0 {
+		rep.header = http.Header{"Retry-After": {strconv.FormatInt(secs, 10)}}
 	}
 	return rep
 }
 
-// Snapshot is the directory's state for inspection; it never contains secret values.
-type Snapshot struct {
+// State is the directory's contents for inspection; it never contains secret values.
+type State struct {
 	Applications      []AppState `json:"applications"`
 	ServicePrincipals []SPState  `json:"servicePrincipals"`
 }
@@ -241,10 +133,10 @@ type SPState struct {
 }
 
 // State returns the directory's contents in creation order.
-func (s *Server) State() Snapshot {
+func (s *Server) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := Snapshot{Applications: []AppState{}, ServicePrincipals: []SPState{}}
+	snap := State{Applications: []AppState{}, ServicePrincipals: []SPState{}}
 	apps := slices.Collect(maps.Values(s.apps))
 	sort.Slice(apps, func(i, j int) bool { return apps[i].seq < apps[j].seq })
 	for _, a := range apps {
@@ -283,97 +175,29 @@ func (s *Server) State() Snapshot {
 	return snap
 }
 
-// serveControls is the /_emu/ test API: JSON in, JSON out, no authentication (loopback only).
-func (s *Server) serveControls(w http.ResponseWriter, r *http.Request) {
-	reply := func(status int, v any) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(status)
-		if v != nil {
-			json.NewEncoder(w).Encode(v)
-		}
-	}
-	bad := func(err error) { reply(http.StatusBadRequest, map[string]string{"error": err.Error()}) }
-	decode := func(v any) error {
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-		dec.DisallowUnknownFields()
-		return dec.Decode(v)
-	}
-	switch r.Method + " " + r.URL.Path {
-	case "GET /_emu/state":
-		reply(http.StatusOK, s.State())
-	case "GET /_emu/stats":
-		reply(http.StatusOK, s.Stats())
-	case "GET /_emu/faults":
-		s.mu.Lock()
-		list := make([]faultJSON, 0, len(s.faults))
-		for _, f := range s.faults {
-			list = append(list, f.wire())
-		}
-		s.mu.Unlock()
-		reply(http.StatusOK, map[string]any{"faults": list})
-	case "POST /_emu/faults":
-		var f faultJSON
-		if err := decode(&f); err != nil {
-			bad(err)
-			return
-		}
-		if err := s.InjectFault(f.fault()); err != nil {
-			bad(err)
-			return
-		}
-		reply(http.StatusNoContent, nil)
-	case "DELETE /_emu/faults":
-		s.ClearFaults()
-		reply(http.StatusNoContent, nil)
-	case "POST /_emu/throttle":
-		var t struct {
-			Operation         string `json:"operation"`
-			RetryAfterSeconds int64  `json:"retryAfterSeconds"`
-			Count             int    `json:"count"`
-		}
-		if err := decode(&t); err != nil {
-			bad(err)
-			return
-		}
-		if err := s.Throttle(t.Operation, time.Duration(t.RetryAfterSeconds)*time.Second, t.Count); err != nil {
-			bad(err)
-			return
-		}
-		reply(http.StatusNoContent, nil)
-	case "GET /_emu/lag":
-		s.mu.Lock()
-		ms := s.lag.Milliseconds()
-		s.mu.Unlock()
-		reply(http.StatusOK, map[string]int64{"milliseconds": ms})
-	case "PUT /_emu/lag":
-		var l struct {
-			Milliseconds int64 `json:"milliseconds"`
-		}
-		if err := decode(&l); err != nil {
-			bad(err)
-			return
-		}
-		s.SetReplicationLag(time.Duration(l.Milliseconds) * time.Millisecond)
-		reply(http.StatusNoContent, nil)
-	case "POST /_emu/replicate":
-		s.Replicate()
-		reply(http.StatusNoContent, nil)
-	case "POST /_emu/reset":
-		var opt struct {
-			Data bool `json:"data"`
-		}
-		if r.ContentLength != 0 {
-			if err := decode(&opt); err != nil {
-				bad(err)
-				return
+// controlRoutes are Graph's own controls beside the shared ones, under /_emu/graph/.
+func (s *Server) controlRoutes() []emu.Route {
+	return []emu.Route{
+		{Pattern: "GET lag", Handle: func(*http.Request) (any, error) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return lagJSON{LagMS: s.lag.Milliseconds()}, nil
+		}},
+		{Pattern: "PUT lag", Handle: func(r *http.Request) (any, error) {
+			var l lagJSON
+			if err := emu.Decode(r, &l); err != nil {
+				return nil, err
 			}
-		}
-		s.Reset()
-		if opt.Data {
-			s.ResetData()
-		}
-		reply(http.StatusNoContent, nil)
-	default:
-		reply(http.StatusNotFound, map[string]string{"error": "no such control: " + r.Method + " " + r.URL.Path})
+			s.SetReplicationLag(time.Duration(l.LagMS) * time.Millisecond)
+			return nil, nil
+		}},
+		{Pattern: "POST replicate", Handle: func(*http.Request) (any, error) {
+			s.Replicate()
+			return nil, nil
+		}},
 	}
+}
+
+type lagJSON struct {
+	LagMS int64 `json:"lagMs"`
 }

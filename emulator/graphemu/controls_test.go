@@ -14,7 +14,7 @@ import (
 	"appreg/emulator/graphemu"
 )
 
-// control calls the /_emu/ API as a test in another process would.
+// control calls the /_emu/graph/ API as a test in another process would.
 func (e *testEnv) control(tb testing.TB, method, path, body string) response {
 	tb.Helper()
 	return e.do(tb, request{method: method, path: path, body: body})
@@ -29,19 +29,19 @@ func TestFaultsAndThrottling(t *testing.T) {
 		return e.do(t, request{method: "POST", path: "/v1.0/applications/" + id + "/addPassword", token: tok})
 	}
 
-	e.control(t, "POST", "/_emu/faults", `{"operation":"addPassword","status":503,"count":1}`).must(t, http.StatusNoContent)
+	e.control(t, "POST", "/_emu/graph/faults", `{"operation":"addPassword","status":503,"count":1}`).must(t, http.StatusNoContent)
 	r := addPassword().must(t, http.StatusServiceUnavailable)
 	if code, _ := r.odataError(t); code != "ServiceUnavailable" {
 		t.Errorf("code %s", code)
 	}
 	addPassword().must(t, http.StatusOK)
 
-	e.control(t, "POST", "/_emu/faults", `{"operation":"addPassword","status":400,"code":"CredentialPolicyViolation","message":"Password lifetime exceeds the policy.","count":1}`).must(t, http.StatusNoContent)
+	e.control(t, "POST", "/_emu/graph/faults", `{"operation":"addPassword","status":400,"code":"CredentialPolicyViolation","message":"Password lifetime exceeds the policy.","count":1}`).must(t, http.StatusNoContent)
 	if code, msg := addPassword().must(t, http.StatusBadRequest).odataError(t); code != "CredentialPolicyViolation" || msg != "Password lifetime exceeds the policy." {
 		t.Errorf("custom fault = %s %q", code, msg)
 	}
 
-	e.control(t, "POST", "/_emu/throttle", `{"operation":"createApplication","retryAfterSeconds":2,"count":2}`).must(t, http.StatusNoContent)
+	e.control(t, "POST", "/_emu/graph/throttle", `{"operation":"createApplication","retryAfterSeconds":2,"count":2}`).must(t, http.StatusNoContent)
 	for range 2 {
 		r := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"t"}`}).must(t, http.StatusTooManyRequests)
 		if code, _ := r.odataError(t); code != "TooManyRequests" || r.header.Get("Retry-After") != "2" {
@@ -51,36 +51,36 @@ func TestFaultsAndThrottling(t *testing.T) {
 	e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"t"}`}).must(t, http.StatusCreated)
 
 	// Until cleared, on every operation.
-	e.control(t, "POST", "/_emu/faults", `{"status":500}`).must(t, http.StatusNoContent)
-	listed := e.control(t, "GET", "/_emu/faults", "").must(t, http.StatusOK)
+	e.control(t, "POST", "/_emu/graph/faults", `{"status":500}`).must(t, http.StatusNoContent)
+	listed := e.control(t, "GET", "/_emu/graph/faults", "").must(t, http.StatusOK)
 	if f, _ := listed.body["faults"].([]any); len(f) != 1 {
 		t.Errorf("faults = %s", listed.raw)
 	}
 	e.do(t, request{method: "GET", path: "/v1.0/applications", token: tok}).must(t, http.StatusInternalServerError).odataError(t)
 	e.do(t, request{method: "GET", path: "/v1.0/servicePrincipals", token: tok}).must(t, http.StatusInternalServerError)
-	e.control(t, "DELETE", "/_emu/faults", "").must(t, http.StatusNoContent)
+	e.control(t, "DELETE", "/_emu/graph/faults", "").must(t, http.StatusNoContent)
 	e.do(t, request{method: "GET", path: "/v1.0/applications", token: tok}).must(t, http.StatusOK)
 
 	// Latency alone delays the real answer.
-	e.control(t, "POST", "/_emu/faults", `{"operation":"getApplication","latencyMs":150,"count":1}`).must(t, http.StatusNoContent)
+	e.control(t, "POST", "/_emu/graph/faults", `{"operation":"getApplication","latencyMs":150,"count":1}`).must(t, http.StatusNoContent)
 	start := time.Now()
 	e.do(t, request{method: "GET", path: "/v1.0/applications/" + id, token: tok}).must(t, http.StatusOK)
 	if took := time.Since(start); took < 150*time.Millisecond {
 		t.Errorf("latency fault took %v", took)
 	}
 
-	stats := e.control(t, "GET", "/_emu/stats", "").must(t, http.StatusOK)
+	stats := e.control(t, "GET", "/_emu/graph/stats", "").must(t, http.StatusOK)
 	ops := stats.body["operations"].(map[string]any)
 	if ops["addPassword"] != 3.0 || ops["createApplication"] != 4.0 || stats.body["faultsInjected"] != 7.0 {
 		t.Errorf("stats = %s", stats.raw)
 	}
 
 	for _, body := range []string{`{"operation":"fly","status":500}`, `{"status":200}`, `{"operation":"addPassword"}`, `{"colour":1}`} {
-		e.control(t, "POST", "/_emu/faults", body).must(t, http.StatusBadRequest)
+		e.control(t, "POST", "/_emu/graph/faults", body).must(t, http.StatusBadRequest)
 	}
-	e.control(t, "GET", "/_emu/nothing", "").must(t, http.StatusNotFound)
+	e.control(t, "GET", "/_emu/graph/nothing", "").must(t, http.StatusNotFound)
 
-	e.control(t, "POST", "/_emu/reset", "").must(t, http.StatusNoContent)
+	e.control(t, "POST", "/_emu/graph/reset", "").must(t, http.StatusNoContent)
 	if st := e.srv.Stats(); len(st.Operations) != 0 || st.Faults != 0 {
 		t.Errorf("stats after reset = %+v", st)
 	}
@@ -120,8 +120,8 @@ func TestReplicationLag(t *testing.T) {
 	e.do(t, request{method: "POST", path: "/v1.0/servicePrincipals", token: tok, body: `{"appId":"` + old.str("appId") + `"}`}).must(t, http.StatusCreated)
 
 	// An hour of lag: nothing created below replicates until Replicate.
-	e.control(t, "PUT", "/_emu/lag", `{"milliseconds":3600000}`).must(t, http.StatusNoContent)
-	if got := e.control(t, "GET", "/_emu/lag", "").body["milliseconds"]; got != 3600000.0 {
+	e.control(t, "PUT", "/_emu/graph/lag", `{"lagMs":3600000}`).must(t, http.StatusNoContent)
+	if got := e.control(t, "GET", "/_emu/graph/lag", "").body["lagMs"]; got != 3600000.0 {
 		t.Errorf("lag = %v", got)
 	}
 	prefer := map[string]string{"Prefer": "create-if-missing"}
@@ -156,7 +156,7 @@ func TestReplicationLag(t *testing.T) {
 	}
 	e.do(t, request{method: "POST", path: "/v1.0/applications/" + old.str("id") + "/removePassword", token: tok, body: `{"keyId":"` + pw.str("keyId") + `"}`}).must(t, http.StatusBadRequest)
 
-	e.control(t, "POST", "/_emu/replicate", "").must(t, http.StatusNoContent)
+	e.control(t, "POST", "/_emu/graph/replicate", "").must(t, http.StatusNoContent)
 	e.do(t, request{method: "GET", path: "/v1.0/applications/" + id, token: tok}).must(t, http.StatusOK)
 	e.do(t, request{method: "PATCH", path: "/v1.0/servicePrincipals(appId='" + appID + "')", token: tok, headers: prefer, body: `{}`}).must(t, http.StatusCreated)
 	if p, err := e.srv.AuthenticateClient(t.Context(), old.str("appId"), pw.str("secretText")); err != nil || p.AppID != old.str("appId") {
@@ -178,7 +178,7 @@ func TestStateInspectionAndReset(t *testing.T) {
 	pw := e.do(t, request{method: "POST", path: "/v1.0/applications/" + app.str("id") + "/addPassword", token: tok, body: `{"passwordCredential":{"displayName":"k"}}`}).must(t, http.StatusOK)
 	e.do(t, request{method: "POST", path: "/v1.0/servicePrincipals", token: tok, body: `{"appId":"` + app.str("appId") + `"}`}).must(t, http.StatusCreated)
 
-	st := e.control(t, "GET", "/_emu/state", "").must(t, http.StatusOK)
+	st := e.control(t, "GET", "/_emu/graph/state", "").must(t, http.StatusOK)
 	checkNoSecrets(t, []string{pw.str("secretText")}, string(st.raw))
 	if strings.Contains(string(st.raw), "secretText") {
 		t.Error("state carries a secretText field")
@@ -197,10 +197,10 @@ func TestStateInspectionAndReset(t *testing.T) {
 		t.Errorf("managed identity state = %+v", mi)
 	}
 
-	e.control(t, "POST", "/_emu/reset", `{"data":true}`).must(t, http.StatusNoContent)
+	e.control(t, "POST", "/_emu/graph/reset", "").must(t, http.StatusNoContent)
 	snap = e.srv.State()
 	if len(snap.Applications) != 1 || !snap.Applications[0].Seeded || len(snap.ServicePrincipals) != 2 {
-		t.Errorf("after data reset = %+v", snap)
+		t.Errorf("after reset = %+v", snap)
 	}
 	// The seeded caller still works.
 	e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"again"}`}).must(t, http.StatusCreated)

@@ -64,7 +64,7 @@ func (s *Server) ManagedIdentity(_ context.Context, clientID string) (entraemu.P
 // SeedClient creates a confidential client as an administrator would before the tests start: an
 // application (single tenant, no owners), its service principal holding the given Graph app
 // roles, and a password valid for two years. Seeded objects are exempt from replication lag and
-// survive ResetData.
+// survive Reset.
 func (s *Server) SeedClient(displayName string, roles []string) (appID, objectID, spObjectID, secret string, err error) {
 	if displayName == "" {
 		return "", "", "", "", fmt.Errorf("graph: seed client: empty display name")

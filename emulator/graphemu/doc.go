@@ -23,10 +23,12 @@
 // Application.ReadWrite.All, as Graph documents. Server implements entra.ClientAuthenticator, so a
 // secret works at the Entra emulator exactly while it is a live, replicated password of an app
 // with a service principal. Secrets are stored only as SHA-256 hashes and never logged. Test
-// controls: /_emu/faults, /_emu/throttle, /_emu/lag, /_emu/replicate, /_emu/state, /_emu/stats
-// and /_emu/reset over HTTPS, and the matching methods (InjectFault, Throttle,
-// SetReplicationLag, Replicate, State, Stats, Reset, ResetData), plus SeedClient,
-// SeedManagedIdentity and GrantAppRoles for azemu.
+// controls are the shared ones of package emu, as methods (InjectFault, Throttle, SetLatency,
+// Stats, State, Reset, …) and under /_emu/graph/, targeting the Op constants; Graph adds
+// SetReplicationLag and Replicate (/_emu/graph/lag, /_emu/graph/replicate), and SeedClient,
+// SeedManagedIdentity and GrantAppRoles for azemu. Reset deletes everything that was not seeded
+// and switches replication lag off. With Options.NoListener it opens no socket and is reached
+// through Handler (azemu's shared origin).
 //
 // Where it differs from Graph: one tenant and only applications and service principals as
 // directory objects (no users or groups; an owner must be a service principal); deletion is

@@ -2,14 +2,11 @@ package graphemu
 
 import (
 	"compress/gzip"
-	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"appreg/emulator/emu"
 	"appreg/emulator/entraemu"
 	"appreg/emulator/internal/ca"
 	"appreg/emulator/internal/token"
@@ -42,10 +40,16 @@ type Options struct {
 	IDs func() string
 	// Domain is the tenant's initial domain, shown as publisherDomain. "": azemu.onmicrosoft.com.
 	Domain string
+	// NoListener opens no socket: the emulator is reached only through Handler, mounted on a
+	// listener of the caller's (azemu's shared origin). URL is then "".
+	NoListener bool
 }
 
-// Server is a running Microsoft Graph emulator (HTTPS, base path /v1.0).
+// Server is a running Microsoft Graph emulator (HTTPS, base path /v1.0). Its embedded Controls
+// are the shared test controls (see package emu), also served under /_emu/graph/.
 type Server struct {
+	*emu.Controls
+
 	authority *ca.Authority
 	issuer    *token.Issuer
 	tenantID  string
@@ -54,19 +58,18 @@ type Server struct {
 	ids       func() string
 	log       *slog.Logger
 
-	srv    *http.Server
-	url    string
-	client *http.Client
-	routes []route
+	srv      *emu.HTTPServer
+	url      string
+	client   *http.Client
+	routes   []route
+	controls http.Handler
 
 	mu       sync.Mutex
 	seq      int64
 	apps     map[string]*application
 	sps      map[string]*servicePrincipal
 	editing  map[string]bool // apps with a credential edit in flight
-	faults   []*Fault
 	lag      time.Duration
-	stats    Stats
 	systemMI string // object ID of the system-assigned managed identity
 }
 
@@ -118,7 +121,6 @@ func NewServer(opts *Options) (*Server, error) {
 		apps:      map[string]*application{},
 		sps:       map[string]*servicePrincipal{},
 		editing:   map[string]bool{},
-		stats:     newStats(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -147,22 +149,26 @@ func NewServer(opts *Options) (*Server, error) {
 		}
 	}
 	s.routes = s.routeTable()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("graph: listen: %w", err)
+	s.Controls = emu.New(emu.Config{
+		Service: "graph", Operations: s.operations(), ResetData: s.resetData,
+		State: func() any { return s.State() },
+	})
+	s.controls = emu.Handler(s.Controls, s.controlRoutes()...)
+	s.client = emu.Client(s.authority.Pool())
+	if !opts.NoListener {
+		ln, err := emu.Listen("")
+		if err != nil {
+			return nil, fmt.Errorf("graph: %w", err)
+		}
+		s.srv = emu.Serve(ln, s, s.authority.ServerTLS(), s.log)
+		s.url = s.srv.URL
+		s.log.Info("graph emulator listening", "url", s.url, "tenant", s.tenantID)
 	}
-	s.url = "https://" + ln.Addr().String()
-	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-	s.client = &http.Client{Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: s.authority.Pool(), MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2: true,
-	}}
-	go s.srv.Serve(tls.NewListener(ln, s.authority.ServerTLS()))
-	s.log.Info("graph emulator listening", "url", s.url, "tenant", s.tenantID)
 	return s, nil
 }
 
 // URL is the service root without the version, https://127.0.0.1:port; clients use URL()+"/v1.0".
+// It is "" with NoListener.
 func (s *Server) URL() string { return s.url }
 
 // TenantID is the directory's tenant.
@@ -180,12 +186,8 @@ func (s *Server) Handler() http.Handler { return s }
 
 // Close stops the listener and waits for in-flight requests.
 func (s *Server) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s.srv.Shutdown(ctx)
-	if t, ok := s.client.Transport.(*http.Transport); ok {
-		t.CloseIdleConnections()
-	}
+	emu.CloseClient(s.client)
+	s.srv.Close()
 }
 
 // Operation names, as used by faults and statistics.
@@ -255,7 +257,7 @@ type call struct {
 	body            []byte
 	requestID       string
 	clientRequestID string
-	latency         time.Duration // injected, spent by wait
+	latency         time.Duration // standing and injected, spent by wait
 }
 
 // wait spends the injected latency once; credential operations call it while they hold the
@@ -278,8 +280,8 @@ func (c *call) wait() {
 func (c *call) base() string { return "https://" + c.r.Host + "/v1.0" }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/_emu/") {
-		s.serveControls(w, r)
+	if strings.HasPrefix(r.URL.Path, emu.Prefix) {
+		s.controls.ServeHTTP(w, r)
 		return
 	}
 	c := &call{r: r, requestID: uuid.NewString(), clientRequestID: r.Header.Get("client-request-id")}
@@ -308,12 +310,10 @@ func (s *Server) dispatch(c *call) reply {
 		return miss
 	}
 	c.op, c.params = refineOp(rt.op, params), params
-	s.countOp(c.op)
-	if f := s.takeFault(c.op); f != nil {
-		c.latency = f.Latency
-		if f.Status != 0 {
-			return faultReply(f)
-		}
+	wait, f := s.Take(c.op)
+	c.latency = wait
+	if f != nil && f.Status != 0 {
+		return faultReply(f)
 	}
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 		body, rep := readBody(r)

@@ -24,12 +24,12 @@ func TestControlsJSON(t *testing.T) {
 	call(t, srv, "DELETE", "/secrets/old?api-version=7.4", auth, "")
 
 	t.Run("StateHasMetadataNeverValues", func(t *testing.T) {
-		resp, body := call(t, srv, "GET", "/_emu/state", "", "")
+		resp, body := call(t, srv, "GET", "/_emu/keyvault/state", "", "")
 		if resp.StatusCode != 200 {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		if strings.Contains(string(body), value) {
-			t.Fatal("/_emu/state exposes a secret value")
+			t.Fatal("/_emu/keyvault/state exposes a secret value")
 		}
 		var got keyvaultemu.State
 		if err := json.Unmarshal(body, &got); err != nil {
@@ -47,20 +47,37 @@ func TestControlsJSON(t *testing.T) {
 					DeletedDate: ptr(epoch.Add(time.Second)), ScheduledPurgeDate: ptr(epoch.Add(time.Second + 90*24*time.Hour)),
 					Versions: []keyvaultemu.VersionState{{Version: "00000000000000000000000000000003", Enabled: true, Created: epoch.Add(time.Second), Updated: epoch.Add(time.Second)}}},
 			},
-			Calls: map[string]int{"setSecret": 3, "deleteSecret": 1},
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("state (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(want, srv.Snapshot()); diff != "" {
-			t.Errorf("Snapshot (-want +got):\n%s", diff)
+		if diff := cmp.Diff(want, srv.State()); diff != "" {
+			t.Errorf("State (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("StatsCountCalls", func(t *testing.T) {
+		resp, body := call(t, srv, "GET", "/_emu/keyvault/stats", "", "")
+		var got keyvaultemu.Stats
+		if err := json.Unmarshal(body, &got); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("GET stats = %d %s", resp.StatusCode, body)
+		}
+		want := keyvaultemu.Stats{Operations: map[string]int{"setSecret": 3, "deleteSecret": 1}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("stats (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(want, srv.Stats()); diff != "" {
+			t.Errorf("Stats (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("FaultsRoundTrip", func(t *testing.T) {
-		resp, body := call(t, srv, "POST", "/_emu/faults", "", `{"operation":"getSecret","status":500,"code":"InternalServerError","message":"boom","count":1}`)
-		if resp.StatusCode != 200 || !strings.Contains(string(body), `"operation":"getSecret"`) {
-			t.Fatalf("POST /_emu/faults = %d %s", resp.StatusCode, body)
+		resp, body := call(t, srv, "POST", "/_emu/keyvault/faults", "", `{"operation":"getSecret","status":500,"code":"InternalServerError","message":"boom","count":1}`)
+		if resp.StatusCode != 204 {
+			t.Fatalf("POST /_emu/keyvault/faults = %d %s", resp.StatusCode, body)
+		}
+		if _, body := call(t, srv, "GET", "/_emu/keyvault/faults", "", ""); !strings.Contains(string(body), `"operation":"getSecret"`) {
+			t.Fatalf("GET /_emu/keyvault/faults = %s", body)
 		}
 		resp, body = call(t, srv, "GET", "/secrets/app-client-secret?api-version=7.4", auth, "")
 		if resp.StatusCode != 500 || string(body) != `{"error":{"code":"InternalServerError","message":"boom"}}` {
@@ -69,18 +86,18 @@ func TestControlsJSON(t *testing.T) {
 		if resp, _ := call(t, srv, "GET", "/secrets/app-client-secret?api-version=7.4", auth, ""); resp.StatusCode != 200 {
 			t.Errorf("the fault had count 1, second call = %d", resp.StatusCode)
 		}
-		call(t, srv, "POST", "/_emu/faults", "", `{"operation":"*","latencyMs":1}`)
-		_, body = call(t, srv, "GET", "/_emu/faults", "", "")
+		call(t, srv, "POST", "/_emu/keyvault/faults", "", `{"operation":"*","latencyMs":1}`)
+		_, body = call(t, srv, "GET", "/_emu/keyvault/faults", "", "")
 		if string(body) != `{"faults":[{"operation":"*","latencyMs":1}]}` {
-			t.Errorf("GET /_emu/faults = %s", body)
+			t.Errorf("GET /_emu/keyvault/faults = %s", body)
 		}
-		if resp, _ := call(t, srv, "DELETE", "/_emu/faults", "", ""); resp.StatusCode != 204 || len(srv.Faults()) != 0 {
-			t.Errorf("DELETE /_emu/faults = %d, %d left", resp.StatusCode, len(srv.Faults()))
+		if resp, _ := call(t, srv, "DELETE", "/_emu/keyvault/faults", "", ""); resp.StatusCode != 204 || len(srv.Faults()) != 0 {
+			t.Errorf("DELETE /_emu/keyvault/faults = %d, %d left", resp.StatusCode, len(srv.Faults()))
 		}
 	})
 
 	t.Run("Throttle", func(t *testing.T) {
-		call(t, srv, "POST", "/_emu/throttle", "", `{"operation":"getSecrets","count":1,"retryAfterSeconds":2}`)
+		call(t, srv, "POST", "/_emu/keyvault/throttle", "", `{"operation":"getSecrets","count":1,"retryAfterSeconds":2}`)
 		resp, body := call(t, srv, "GET", "/secrets?api-version=7.4", auth, "")
 		var e struct{ Error struct{ Code string } }
 		_ = json.Unmarshal(body, &e)
@@ -91,11 +108,11 @@ func TestControlsJSON(t *testing.T) {
 
 	t.Run("BadControls", func(t *testing.T) {
 		for _, tt := range []struct{ method, path, body string }{
-			{"POST", "/_emu/faults", `{"operation":"setsecret","status":500}`},
-			{"POST", "/_emu/faults", `{"operation":"setSecret","status":200}`},
-			{"POST", "/_emu/faults", `{"operation":"setSecret"}`},
-			{"POST", "/_emu/faults", `nope`},
-			{"GET", "/_emu/nothing", ""},
+			{"POST", "/_emu/keyvault/faults", `{"operation":"setsecret","status":500}`},
+			{"POST", "/_emu/keyvault/faults", `{"operation":"setSecret","status":200}`},
+			{"POST", "/_emu/keyvault/faults", `{"operation":"setSecret"}`},
+			{"POST", "/_emu/keyvault/faults", `nope`},
+			{"GET", "/_emu/keyvault/nothing", ""},
 		} {
 			if resp, body := call(t, srv, tt.method, tt.path, "", tt.body); resp.StatusCode < 400 || !strings.Contains(string(body), `"error"`) {
 				t.Errorf("%s %s %s = %d %s", tt.method, tt.path, tt.body, resp.StatusCode, body)
@@ -104,11 +121,11 @@ func TestControlsJSON(t *testing.T) {
 	})
 
 	t.Run("Reset", func(t *testing.T) {
-		if resp, _ := call(t, srv, "POST", "/_emu/reset", "", ""); resp.StatusCode != 204 {
+		if resp, _ := call(t, srv, "POST", "/_emu/keyvault/reset", "", ""); resp.StatusCode != 204 {
 			t.Fatalf("reset = %d", resp.StatusCode)
 		}
-		if st := srv.Snapshot(); len(st.Secrets) != 0 || len(st.Calls) != 0 {
-			t.Errorf("after reset: %+v", st)
+		if st, stats := srv.State(), srv.Stats(); len(st.Secrets) != 0 || len(stats.Operations) != 0 {
+			t.Errorf("after reset: %+v %+v", st, stats)
 		}
 		if resp, _ := call(t, srv, "PUT", "/secrets/old?api-version=7.4", auth, `{"value":"v"}`); resp.StatusCode != 200 {
 			t.Errorf("a reset frees deleted names, set = %d", resp.StatusCode)

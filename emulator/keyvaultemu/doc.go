@@ -4,9 +4,12 @@
 // any body is read, tokens checked for signature, lifetime, audience https://vault.azure.net and the
 // vault's tenant, set/get (latest through /secrets/{name}/ or an empty version)/update/list/versions,
 // soft delete with recover, purge and a settling delay, backup/restore, the documented limits,
-// 25-item pages with an absolute nextLink, and the service's error bodies and headers. Test
-// controls live under /_emu/ (and as methods): inject a status or latency per operation, throttle
-// with 429 + Retry-After, reset, and inspect metadata (never values).
+// 25-item pages with an absolute nextLink, and the service's error bodies and headers. The test
+// controls are the shared ones of package emu, as methods (InjectFault, Throttle, SetLatency,
+// Stats, State, Reset, …) and under /_emu/keyvault/: faults and latency per REST operation
+// (setSecret, getSecret, …), throttling with 429 + Retry-After, per-operation call counts, and a
+// state of metadata (never values). Reset forgets every secret and deleted secret. With
+// Options.NoListener it opens no socket and is reached through Handler (azemu's shared origin).
 //
 // Where it differs from the real service, on purpose or for want of a record:
 //

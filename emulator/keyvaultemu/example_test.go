@@ -37,7 +37,7 @@ func Example() {
 		panic(err)
 	}
 	fmt.Println(resp.ID.Name(), len(resp.ID.Version()), *resp.Attributes.RecoveryLevel)
-	fmt.Println(srv.Snapshot().Calls["setSecret"], "set call")
+	fmt.Println(srv.Stats().Operations["setSecret"], "set call")
 	// Output:
 	// lab-results-sync-client-secret 32 Recoverable+Purgeable
 	// 1 set call

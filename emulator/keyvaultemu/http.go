@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"appreg/emulator/emu"
 	"appreg/emulator/internal/token"
 )
 
@@ -58,8 +59,8 @@ func (s *Server) routes() *http.ServeMux {
 // ServeHTTP authenticates first, exactly as the service does: the challenge goes out before the
 // body is read, because azsecrets sends its first request without body or token.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/_emu" || strings.HasPrefix(r.URL.Path, "/_emu/") {
-		s.serveControls(w, r)
+	if strings.HasPrefix(r.URL.Path, emu.Prefix) {
+		s.controls.ServeHTTP(w, r)
 		return
 	}
 	start := time.Now()
@@ -93,30 +94,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(rec, r)
 }
 
-// operation wraps a handler with the call counter and the injected faults.
+// operation wraps a handler with the shared controls: the call counter, latency and faults.
 func (s *Server) operation(op string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rec, ok := w.(*recorder); ok {
 			rec.op = op
 		}
-		s.mu.Lock()
-		s.calls[op]++
-		f := s.takeFault(op)
-		s.mu.Unlock()
-		if f.Latency > 0 {
-			t := time.NewTimer(f.Latency)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
+		wait, f := s.Take(op)
+		if !emu.Sleep(r.Context(), wait) {
+			return
 		}
-		if f.Status != 0 {
+		if f != nil && f.Status != 0 {
 			if f.Status == http.StatusTooManyRequests || f.RetryAfter > 0 {
-				w.Header().Set("Retry-After", fmt.Sprint(int((f.RetryAfter+time.Second-1)/time.Second)))
+				w.Header().Set("Retry-After", fmt.Sprint(f.RetryAfterSeconds()))
 			}
-			writeError(w, f.apiError())
+			writeError(w, faultError(f))
 			return
 		}
 		status, body, e := h(r)

@@ -85,7 +85,7 @@ func TestRESTChallengeComesFirst(t *testing.T) {
 			golden(t, srv, "challenge", body)
 		})
 	}
-	if n := srv.Snapshot().Calls; len(n) != 0 {
+	if n := srv.Stats().Operations; len(n) != 0 {
 		t.Errorf("unauthenticated requests reached operations: %v", n)
 	}
 

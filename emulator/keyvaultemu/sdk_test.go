@@ -411,23 +411,23 @@ func TestSDKInjectedFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		set(t, c, "flaky", "v")
-		if n := srv.Snapshot().Calls["setSecret"]; n != 3 {
+		if n := srv.Stats().Operations["setSecret"]; n != 3 {
 			t.Errorf("setSecret calls = %d, want 3 (two faults, one success)", n)
 		}
-		if len(srv.Snapshot().Secrets[0].Versions) != 1 {
+		if len(srv.State().Secrets[0].Versions) != 1 {
 			t.Error("faulted calls must not store anything")
 		}
 	})
 	t.Run("429RetriedThenOK", func(t *testing.T) {
 		srv.Reset()
 		set(t, c, "hot", "v")
-		if err := srv.Throttle("getSecret", 2, 0); err != nil {
+		if err := srv.Throttle("getSecret", 0, 2); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.GetSecret(ctx, "hot", "", nil); err != nil {
 			t.Fatalf("GetSecret through throttling: %v", err)
 		}
-		if n := srv.Snapshot().Calls["getSecret"]; n != 3 {
+		if n := srv.Stats().Operations["getSecret"]; n != 3 {
 			t.Errorf("getSecret calls = %d, want 3", n)
 		}
 	})
@@ -441,7 +441,7 @@ func TestSDKInjectedFaults(t *testing.T) {
 		if status != 503 || code != "ServiceUnavailable" || msg != "down for the test" {
 			t.Errorf("got %d %s %q", status, code, msg)
 		}
-		if n := srv.Snapshot().Calls["getSecret"]; n != 4 {
+		if n := srv.Stats().Operations["getSecret"]; n != 4 {
 			t.Errorf("getSecret calls = %d, want 4 (MaxRetries 3)", n)
 		}
 		srv.ClearFaults()
@@ -487,7 +487,7 @@ func TestSDKRefusesBadTokens(t *testing.T) {
 			if status != 401 || code != "Unauthorized" || !strings.HasPrefix(msg, tt.want) {
 				t.Errorf("got %d %s %q, want 401 Unauthorized %q", status, code, msg, tt.want)
 			}
-			if len(srv.Snapshot().Secrets) != 0 {
+			if len(srv.State().Secrets) != 0 {
 				t.Error("a refused request must not store anything")
 			}
 		})

@@ -1,13 +1,10 @@
 package keyvaultemu
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"appreg/emulator/emu"
 	"appreg/emulator/internal/ca"
 	"appreg/emulator/internal/token"
 )
@@ -40,6 +38,9 @@ const (
 type Options struct {
 	// Addr is the listen address; default 127.0.0.1:0.
 	Addr string
+	// NoListener opens no socket: the emulator is reached only through Handler, mounted on a
+	// listener of the caller's (azemu's shared origin). URL is then "".
+	NoListener bool
 	// Authority serves the TLS certificate; nil makes a fresh one.
 	Authority *ca.Authority
 	// Issuer verifies bearer tokens (aud must be https://vault.azure.net); nil makes a fresh one
@@ -64,8 +65,11 @@ type Options struct {
 	IDs func() string
 }
 
-// Server is a Key Vault (secrets) data plane on a loopback HTTPS listener.
+// Server is a Key Vault (secrets) data plane on a loopback HTTPS listener. Its embedded
+// Controls are the shared test controls (see package emu), also served under /_emu/keyvault/.
 type Server struct {
+	*emu.Controls
+
 	authority    *ca.Authority
 	issuer       *token.Issuer
 	tenant       string
@@ -77,18 +81,15 @@ type Server struct {
 	ids          func() string
 
 	mux      *http.ServeMux
-	listener net.Listener
-	http     *http.Server
+	controls http.Handler
+	http     *emu.HTTPServer
 	client   *http.Client
 	url      string
-	done     chan struct{}
 
 	backupKey []byte // seals backup blobs; restore works only on the server that made them
 
-	mu     sync.Mutex
-	vault  vault
-	faults []*Fault
-	calls  map[string]int
+	mu    sync.Mutex
+	vault vault
 }
 
 // NewServer starts the emulator; it is accepting connections when NewServer returns.
@@ -106,8 +107,6 @@ func NewServer(opts *Options) (*Server, error) {
 		now:          opts.Now,
 		log:          opts.Logger,
 		ids:          opts.IDs,
-		done:         make(chan struct{}),
-		calls:        map[string]int{},
 	}
 	if s.days == 0 {
 		s.days = 90
@@ -157,35 +156,25 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	s.vault.reset()
 	s.mux = s.routes()
-
-	addr := opts.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
+	s.Controls = emu.New(emu.Config{
+		Service: "keyvault", Operations: operations, ResetData: s.resetData,
+		State: func() any { return s.State() },
+	})
+	s.controls = emu.Handler(s.Controls)
+	s.client = emu.Client(s.authority.Pool())
+	if opts.NoListener {
+		return s, nil
 	}
-	s.listener, err = net.Listen("tcp", addr)
+	ln, err := emu.Listen(opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("keyvault: listen: %w", err)
+		return nil, fmt.Errorf("keyvault: %w", err)
 	}
-	s.http = &http.Server{
-		Handler:           s,
-		TLSConfig:         s.authority.ServerTLS(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	s.url = "https://" + s.listener.Addr().String() + "/"
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig.RootCAs = s.authority.Pool()
-	s.client = &http.Client{Transport: tr}
-	go func() {
-		defer close(s.done)
-		if err := s.http.ServeTLS(s.listener, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("keyvault emulator stopped", "err", err)
-		}
-	}()
+	s.http = emu.Serve(ln, s, s.authority.ServerTLS(), s.log)
+	s.url = s.http.URL + "/"
 	return s, nil
 }
 
-// URL is the vault URL, https://127.0.0.1:port/, as a client's vaultURL.
+// URL is the vault URL, https://127.0.0.1:port/, as a client's vaultURL; "" with NoListener.
 func (s *Server) URL() string { return s.url }
 
 // Client is an HTTP client that trusts the emulator's CA and nothing else.
@@ -208,14 +197,9 @@ func (s *Server) Authority() *ca.Authority { return s.authority }
 func (s *Server) Close() {
 	// Our own client's idle HTTP/2 connections would otherwise hold Shutdown for the server's
 	// one-second GOAWAY grace.
-	s.client.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.http.Shutdown(ctx); err != nil {
-		_ = s.http.Close()
-	}
-	<-s.done
-	s.client.CloseIdleConnections()
+	emu.CloseClient(s.client)
+	s.http.Close()
+	emu.CloseClient(s.client)
 }
 
 func randomID() string {

@@ -127,7 +127,7 @@ func TestInvalidName(t *testing.T) {
 	if registrar.ErrorCode(err) != registrar.CodeInvalid {
 		t.Errorf("Put(bad name) = %v, want CodeInvalid", err)
 	}
-	if calls := e.kv.Snapshot().Calls["setSecret"]; calls != 0 {
+	if calls := e.kv.Stats().Operations["setSecret"]; calls != 0 {
 		t.Errorf("bad name reached the vault %d times", calls)
 	}
 	// A tag over the service's limit is refused by Key Vault itself: 400 → CodeInvalid.
@@ -173,7 +173,7 @@ func TestListManagedAcrossPages(t *testing.T) {
 	}
 	delete(want, "client-00-client-secret")
 
-	before := e.kv.Snapshot().Calls["getSecrets"]
+	before := e.kv.Stats().Operations["getSecrets"]
 	got := map[string]string{}
 	err := e.store.ListManaged(ctx, func(v registrar.SecretVersion) error {
 		if v.Version != "" || v.ID != e.kv.URL()+"secrets/"+v.Name {
@@ -191,7 +191,7 @@ func TestListManagedAcrossPages(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListManaged (-want +got):\n%s", diff)
 	}
-	if pages := e.kv.Snapshot().Calls["getSecrets"] - before; pages != 2 {
+	if pages := e.kv.Stats().Operations["getSecrets"] - before; pages != 2 {
 		t.Errorf("list took %d pages, want 2", pages)
 	}
 
@@ -290,7 +290,7 @@ func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 			if re.RetryAfter != tt.retryAfter {
 				t.Errorf("RetryAfter = %v, want %v", re.RetryAfter, tt.retryAfter)
 			}
-			if calls := e.kv.Snapshot().Calls[tt.fault.Operation]; calls != tt.calls {
+			if calls := e.kv.Stats().Operations[tt.fault.Operation]; calls != tt.calls {
 				t.Errorf("%s reached the vault %d times, want %d", tt.fault.Operation, calls, tt.calls)
 			}
 			if took := time.Since(start); took > 2*time.Second {
@@ -321,7 +321,7 @@ func TestChallengeVerificationStaysOnForRealHosts(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "doesn't match the requested domain") {
 		t.Fatalf("Latest = %v, want the challenge-resource mismatch", err)
 	}
-	if calls := e.kv.Snapshot().Calls["getSecret"]; calls != 0 {
+	if calls := e.kv.Stats().Operations["getSecret"]; calls != 0 {
 		t.Errorf("an authenticated request reached the vault %d times", calls)
 	}
 }
@@ -473,7 +473,7 @@ func TestTokenFailures(t *testing.T) {
 	if registrar.ErrorCode(err) != registrar.CodeUnavailable {
 		t.Errorf("Latest while Entra is down = %v, want CodeUnavailable", err)
 	}
-	if calls := e.kv.Snapshot().Calls["getSecret"]; calls != 0 {
+	if calls := e.kv.Stats().Operations["getSecret"]; calls != 0 {
 		t.Errorf("unauthenticated requests counted as calls: %d", calls)
 	}
 }
