@@ -2,19 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
-	"appreg/emulator/azemu"
 	"appreg/internal/config"
+	"appreg/internal/endpoints"
 )
 
 // Exit codes. They are API: scripts branch on them.
@@ -289,14 +287,10 @@ func (c *cli) eventsSubscription() string {
 
 // readEndpoints reads an endpoints.json written by azemu. Its CA file is not needed: the CLI
 // reaches the local Azure over Service Bus only, which is plain AMQP on loopback.
-func readEndpoints(path string) (azemu.Endpoints, error) {
-	var ep azemu.Endpoints
-	b, err := os.ReadFile(path)
+func readEndpoints(path string) (endpoints.Endpoints, error) {
+	ep, err := endpoints.Read(path)
 	if err != nil {
 		return ep, fmt.Errorf("endpoints: %w", err)
-	}
-	if err := json.Unmarshal(b, &ep); err != nil {
-		return ep, fmt.Errorf("endpoints %s: not an endpoints.json: %w", path, err)
 	}
 	if ep.ServiceBusConnectionString == "" {
 		return ep, fmt.Errorf("endpoints %s: no serviceBusConnectionString", path)

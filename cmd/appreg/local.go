@@ -17,6 +17,7 @@ import (
 	"appreg/emulator/azemu"
 	"appreg/emulator/funchost"
 	"appreg/internal/config"
+	"appreg/internal/endpoints"
 	"appreg/internal/registrar"
 	"appreg/internal/servicebus"
 )
@@ -249,7 +250,7 @@ func (l *localRun) closeLogs() {
 // all pointing at the local Azure. The handler signs in as the managed identity through the
 // App Service endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER), as it does in Azure. The file holds
 // the local Service Bus key, so it is owner-only; the key is never printed.
-func (l *localRun) writeSettings(ep azemu.Endpoints) (map[string]string, config.Config, error) {
+func (l *localRun) writeSettings(ep endpoints.Endpoints) (map[string]string, config.Config, error) {
 	values := map[string]string{
 		"FUNCTIONS_WORKER_RUNTIME": "custom",
 		"AzureWebJobsStorage":      "",

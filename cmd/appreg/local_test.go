@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"appreg/emulator/azemu"
+	"appreg/internal/endpoints"
 )
 
 // TestLocalOnce runs `appreg local --once` end to end: the real handler binary, started by the
@@ -76,7 +77,7 @@ func TestLocalOnce(t *testing.T) {
 			}
 		}
 	}
-	ep, err := azemu.ReadEndpoints(runDir)
+	ep, err := endpoints.Read(runDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"appreg/emulator/azemu"
+	"appreg/internal/endpoints"
 )
 
 func TestServeWritesEndpointsAndStops(t *testing.T) {
@@ -29,7 +29,7 @@ func TestServeWritesEndpointsAndStops(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ep, err := azemu.ReadEndpoints(dir)
+	ep, err := endpoints.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,152 +1,98 @@
 package entraemu
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
-	"slices"
+	"regexp"
+	"strconv"
+
+	"appreg/emulator/emu"
 )
 
-// Endpoints a Failure can target.
+// Operations faults, throttles and latency can target.
 const (
-	EndpointAny   = ""
-	EndpointToken = "token" // the v2 token endpoint
-	EndpointMSI   = "msi"   // the managed-identity endpoint
+	OpToken = "token" // the v2 token endpoint
+	OpMSI   = "msi"   // the managed-identity endpoint
 )
 
-// Failure makes the next Count requests to an endpoint fail (Count 0: until cleared).
-type Failure struct {
-	Endpoint    string `json:"endpoint,omitempty"`    // EndpointToken, EndpointMSI or "" for both
-	Status      int    `json:"status"`                // HTTP status, e.g. 503
-	Error       string `json:"error,omitempty"`       // OAuth error, default temporarily_unavailable
-	Code        int    `json:"code,omitempty"`        // AADSTS number, default 90033
-	Description string `json:"description,omitempty"` // without the AADSTS prefix
-	RetryAfter  int    `json:"retryAfterSeconds,omitempty"`
-	Count       int    `json:"count,omitempty"`
+// Fault is the shared emu.Fault. Operation is OpToken, OpMSI, or "" / "*" for both. At the token
+// endpoint Code is the OAuth error (default temporarily_unavailable) and Message the description;
+// a Message that starts "AADSTS<number>: " sets the number MSAL reads from error_codes (default
+// 90033). The managed-identity endpoint answers with Message alone, as App Service does.
+type Fault = emu.Fault
+
+// Stats is the shared emu.Stats: requests per endpoint (OpToken, OpMSI), refused ones included.
+type Stats = emu.Stats
+
+// State is what this Entra remembers: the tenant and how many tokens it issued to each client
+// (application) ID since it started or was last Reset. It never holds a token or a secret.
+type State struct {
+	TenantID     string         `json:"tenantId"`
+	TokensIssued map[string]int `json:"tokensIssued"`
 }
 
-func (f *Failure) description(def string) string {
-	if f.Description != "" {
-		return f.Description
+// State returns a copy of the state.
+func (s *Server) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return State{TenantID: s.tenantID, TokensIssued: maps.Clone(s.issued)}
+}
+
+// resetData forgets the tokens issued; tenant, signing key and CA stay, so tokens already out
+// keep working, as they would after a real Entra forgot nothing.
+func (s *Server) resetData() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.issued = map[string]int{}
+}
+
+func (s *Server) issuedTo(appID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.issued[appID]++
+}
+
+// take runs the shared controls for one call: it waits the injected latency and returns the
+// fault to answer with, or nil. It reports false when the client went away while waiting.
+func (s *Server) take(r *http.Request, op string) (*Fault, bool) {
+	wait, f := s.Take(op)
+	if !emu.Sleep(r.Context(), wait) {
+		return nil, false
 	}
-	return def
-}
-
-// Stats counts what the endpoints were asked and what they gave.
-type Stats struct {
-	TokenRequests  int            `json:"tokenRequests"`
-	MSIRequests    int            `json:"msiRequests"`
-	TokensIssued   int            `json:"tokensIssued"`
-	Failures       int            `json:"failuresInjected"`
-	TokensByClient map[string]int `json:"tokensByClient"`
-}
-
-// Fail queues an injected failure; failures are matched in the order they were added.
-func (s *Server) Fail(f Failure) error {
-	if f.Status < 400 || f.Status > 599 {
-		return fmt.Errorf("entra: failure status %d is not an HTTP error", f.Status)
+	if f != nil && f.Status == 0 {
+		return nil, true
 	}
-	if f.Endpoint != EndpointAny && f.Endpoint != EndpointToken && f.Endpoint != EndpointMSI {
-		return fmt.Errorf("entra: unknown endpoint %q", f.Endpoint)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = append(s.failures, &f)
-	return nil
+	return f, true
 }
 
-// ClearFailures drops every queued failure.
-func (s *Server) ClearFailures() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = nil
-}
+var aadstsPrefix = regexp.MustCompile(`^AADSTS(\d+): `)
 
-// Stats returns a copy of the counters.
-func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stats
-	st.TokensByClient = maps.Clone(s.stats.TokensByClient)
-	return st
-}
-
-// Reset clears failures and counters.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures = nil
-	s.stats = Stats{TokensByClient: map[string]int{}}
-}
-
-func (s *Server) count(f func(*Stats)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f(&s.stats)
-}
-
-// takeFailure returns the first failure aimed at endpoint, using one of its Count.
-func (s *Server) takeFailure(endpoint string) *Failure {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.failures {
-		if f.Endpoint != EndpointAny && f.Endpoint != endpoint {
-			continue
-		}
-		hit := *f
-		if f.Count > 0 {
-			f.Count--
-			if f.Count == 0 {
-				s.failures = slices.Delete(s.failures, i, i+1)
-			}
-		}
-		s.stats.Failures++
-		return &hit
-	}
-	return nil
-}
-
-func (s *Server) writeFailure(w http.ResponseWriter, r *http.Request, f *Failure) {
+func (s *Server) writeFault(w http.ResponseWriter, r *http.Request, f *Fault) {
 	e := aadServerError()
-	if f.Error != "" {
-		e.Error = f.Error
+	if f.Code != "" {
+		e.Error = f.Code
 	}
-	if f.Code != 0 {
-		e.Code = f.Code
+	if f.Message != "" {
+		e.Description = f.Message
+		if m := aadstsPrefix.FindStringSubmatch(f.Message); m != nil {
+			e.Code, _ = strconv.Atoi(m[1])
+			e.Description = f.Message[len(m[0]):]
+		}
 	}
-	e.Description = f.description(e.Description)
 	if f.RetryAfter > 0 {
-		w.Header().Set("Retry-After", fmt.Sprint(f.RetryAfter))
+		w.Header().Set("Retry-After", fmt.Sprint(f.RetryAfterSeconds()))
 	}
 	s.writeAADError(w, r, f.Status, e)
 }
 
-func (s *Server) emuStats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Stats())
-}
-
-func (s *Server) emuAddFailure(w http.ResponseWriter, r *http.Request) {
-	var f Failure
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad failure: " + err.Error()})
-		return
+func (s *Server) writeMSIFault(w http.ResponseWriter, f *Fault) {
+	msg := f.Message
+	if msg == "" {
+		msg = "The managed identity endpoint failed (injected)."
 	}
-	if err := s.Fail(f); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(f.RetryAfterSeconds()))
 	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) emuClearFailures(w http.ResponseWriter, _ *http.Request) {
-	s.ClearFailures()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) emuReset(w http.ResponseWriter, _ *http.Request) {
-	s.Reset()
-	w.WriteHeader(http.StatusNoContent)
+	writeMSIError(w, f.Status, msg)
 }

@@ -8,7 +8,10 @@
 // ClientAuthenticator (the Graph emulator), so a secret works exactly while it is a live password
 // of an app that has a service principal. Errors are Entra's JSON bodies with AADSTS codes 900144,
 // 70003, 70011, 28000, 1002012, 7000218, 700016, 7000215, 7000222, 7000229, 90002 and 900561.
-// Test controls live under /_emu/ (POST/DELETE failures, GET stats, POST reset) and as methods.
+// The test controls are the shared ones of package emu, as methods (InjectFault, Throttle,
+// SetLatency, Stats, State, Reset, …) and under /_emu/entra/, targeting OpToken and OpMSI; State
+// counts the tokens issued per client and Reset forgets them. With Options.NoListener it opens
+// no socket: the caller mounts Handler and MSIHandler (azemu's shared origin and MSI listener).
 //
 // Where it differs from Entra: one tenant; no certificate or federated credentials, no
 // authorization-code, device-code, refresh-token or on-behalf-of flows, no id tokens; any

@@ -12,9 +12,12 @@ import (
 // managedIdentityToken is App Service's identity endpoint (api-version 2019-08-01): the platform
 // authenticates the caller by the X-IDENTITY-HEADER secret it put in the process environment.
 func (s *Server) managedIdentityToken(w http.ResponseWriter, r *http.Request) {
-	s.count(func(st *Stats) { st.MSIRequests++ })
-	if f := s.takeFailure(EndpointMSI); f != nil {
-		writeMSIError(w, f.Status, f.description("The managed identity endpoint failed (injected)."))
+	f, ok := s.take(r, OpMSI)
+	switch {
+	case !ok:
+		return
+	case f != nil:
+		s.writeMSIFault(w, f)
 		return
 	}
 	if h := r.Header.Get("X-IDENTITY-HEADER"); subtle.ConstantTimeCompare([]byte(h), []byte(s.msiHeader)) != 1 {
@@ -51,7 +54,7 @@ func (s *Server) managedIdentityToken(w http.ResponseWriter, r *http.Request) {
 		writeMSIError(w, http.StatusInternalServerError, "An unexpected error occurred while fetching the token.")
 		return
 	}
-	s.count(func(st *Stats) { st.TokensIssued++; st.TokensByClient[p.AppID]++ })
+	s.issuedTo(p.AppID)
 	s.log.Info("managed identity token issued", "client_id", p.AppID, "resource", resource)
 	// expires_on is a string of Unix seconds in this API version, unlike the v2 endpoint.
 	writeJSON(w, http.StatusOK, map[string]any{

@@ -3,12 +3,10 @@ package entraemu
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"appreg/emulator/emu"
 	"appreg/emulator/internal/ca"
 	"appreg/emulator/internal/token"
 )
@@ -72,11 +71,17 @@ type Options struct {
 	Clients   ClientAuthenticator
 	Now       func() time.Time // nil: time.Now
 	Logger    *slog.Logger     // nil: discard
+	// NoListener opens no socket: the caller mounts Handler (HTTPS) and MSIHandler (plain HTTP)
+	// on listeners of its own, as azemu does. URL and MSIURL are then "".
+	NoListener bool
 }
 
 // Server is a running Entra emulator: HTTPS for the authority, plain HTTP on loopback for the App
-// Service managed-identity endpoint (as App Service itself serves it).
+// Service managed-identity endpoint (as App Service itself serves it). Its embedded Controls are
+// the shared test controls (see package emu), also served under /_emu/entra/.
 type Server struct {
+	*emu.Controls
+
 	authority *ca.Authority
 	issuer    *token.Issuer
 	tenantID  string
@@ -84,14 +89,14 @@ type Server struct {
 	now       func() time.Time
 	log       *slog.Logger
 
-	srv, msiSrv *http.Server
-	url, msiURL string
-	msiHeader   string
-	client      *http.Client
+	handler, msiHandler http.Handler
+	srv, msiSrv         *emu.HTTPServer
+	url, msiURL         string
+	msiHeader           string
+	client              *http.Client
 
-	mu       sync.Mutex
-	failures []*Failure
-	stats    Stats
+	mu     sync.Mutex
+	issued map[string]int // tokens per client ID
 }
 
 // NewServer starts the emulator; it accepts connections when NewServer returns.
@@ -131,38 +136,41 @@ func NewServer(opts *Options) (*Server, error) {
 		}
 	}
 	s.msiHeader = randomHex(16)
-	s.stats.TokensByClient = map[string]int{}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("entra: listen: %w", err)
+	s.issued = map[string]int{}
+	s.Controls = emu.New(emu.Config{
+		Service: "entra", Operations: []string{OpToken, OpMSI}, ResetData: s.resetData,
+		State: func() any { return s.State() },
+	})
+	s.handler, s.msiHandler = s.routes(), s.msiRoutes()
+	s.client = emu.Client(s.authority.Pool())
+	if opts.NoListener {
+		return s, nil
 	}
-	msiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := emu.Listen("")
+	if err != nil {
+		return nil, fmt.Errorf("entra: %w", err)
+	}
+	msiLn, err := emu.Listen("")
 	if err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("entra: listen for managed identity: %w", err)
+		return nil, fmt.Errorf("entra: managed identity: %w", err)
 	}
-	s.url = "https://" + ln.Addr().String()
-	s.msiURL = "http://" + msiLn.Addr().String() + "/msi/token"
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-	s.msiSrv = &http.Server{Handler: s.msiRoutes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-	s.client = &http.Client{Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: s.authority.Pool(), MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2: true,
-	}}
-	go s.srv.Serve(tls.NewListener(ln, s.authority.ServerTLS()))
-	go s.msiSrv.Serve(msiLn)
+	s.srv = emu.Serve(ln, s.handler, s.authority.ServerTLS(), s.log)
+	s.msiSrv = emu.Serve(msiLn, s.msiHandler, nil, s.log)
+	s.url, s.msiURL = s.srv.URL, s.msiSrv.URL+"/msi/token"
 	s.log.Info("entra emulator listening", "url", s.url, "msi", s.msiURL, "tenant", s.tenantID)
 	return s, nil
 }
 
-// URL is the authority host, https://127.0.0.1:port, for Cloud.ActiveDirectoryAuthorityHost.
+// URL is the authority host, https://127.0.0.1:port, for Cloud.ActiveDirectoryAuthorityHost;
+// "" with NoListener.
 func (s *Server) URL() string { return s.url }
 
 // TenantID is the one tenant this Entra knows.
 func (s *Server) TenantID() string { return s.tenantID }
 
-// MSIURL is the App Service managed-identity endpoint, the value of IDENTITY_ENDPOINT.
+// MSIURL is the App Service managed-identity endpoint, the value of IDENTITY_ENDPOINT; "" with
+// NoListener.
 func (s *Server) MSIURL() string { return s.msiURL }
 
 // MSIHeader is the secret the managed-identity endpoint requires, the value of IDENTITY_HEADER.
@@ -179,20 +187,16 @@ func (s *Server) Issuer() *token.Issuer { return s.issuer }
 
 // Handler serves the authority endpoints and /_emu/, for mounting the emulator on another
 // listener; URLs in responses follow the request's Host.
-func (s *Server) Handler() http.Handler { return s.srv.Handler }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // MSIHandler serves the managed-identity endpoint at /msi/token.
-func (s *Server) MSIHandler() http.Handler { return s.msiSrv.Handler }
+func (s *Server) MSIHandler() http.Handler { return s.msiHandler }
 
 // Close stops both listeners and waits for in-flight requests, like httptest.Server.Close.
 func (s *Server) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s.srv.Shutdown(ctx)
-	s.msiSrv.Shutdown(ctx)
-	if t, ok := s.client.Transport.(*http.Transport); ok {
-		t.CloseIdleConnections()
-	}
+	emu.CloseClient(s.client)
+	s.srv.Close()
+	s.msiSrv.Close()
 }
 
 // routes lists every endpoint of the authority host.
@@ -204,10 +208,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/token", s.tokenWrongMethod)
 	mux.HandleFunc("GET /common/discovery/instance", s.instanceDiscovery)
 
-	mux.HandleFunc("GET /_emu/stats", s.emuStats)
-	mux.HandleFunc("POST /_emu/failures", s.emuAddFailure)
-	mux.HandleFunc("DELETE /_emu/failures", s.emuClearFailures)
-	mux.HandleFunc("POST /_emu/reset", s.emuReset)
+	mux.Handle(emu.Prefix+"entra/", emu.Handler(s.Controls))
 	return mux
 }
 

@@ -126,7 +126,7 @@ func TestClientSecretCredential(t *testing.T) {
 			}
 		})
 	}
-	if got := srv.Stats().TokensByClient[clientID]; got != 2 {
+	if got := srv.State().TokensIssued[clientID]; got != 2 {
 		t.Errorf("tokens issued to the client = %d, want 2 (one per resource; MSAL caches)", got)
 	}
 }
@@ -458,10 +458,10 @@ func TestInjectedFailures(t *testing.T) {
 	}
 
 	// Over HTTP, as a test in another process would.
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/_emu/failures",
-		strings.NewReader(`{"endpoint":"token","status":503,"count":2,"retryAfterSeconds":1}`))
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/_emu/entra/faults",
+		strings.NewReader(`{"operation":"token","status":503,"count":2,"retryAfterSeconds":1}`))
 	if status, _ := do(t, srv.Client(), req); status != http.StatusNoContent {
-		t.Fatalf("POST /_emu/failures status %d", status)
+		t.Fatalf("POST /_emu/entra/faults status %d", status)
 	}
 	for range 2 {
 		status, body := post()
@@ -475,27 +475,33 @@ func TestInjectedFailures(t *testing.T) {
 	}
 
 	// In process, until cleared.
-	if err := srv.Fail(entraemu.Failure{Status: 400, Error: "invalid_request", Code: 50058, Description: "Silent sign-in failed."}); err != nil {
+	if err := srv.InjectFault(entraemu.Fault{Status: 400, Code: "invalid_request", Message: "AADSTS50058: Silent sign-in failed."}); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if status, body := post(); status != 400 || body["error_codes"].([]any)[0] != 50058.0 {
+		if status, body := post(); status != 400 || body["error_codes"].([]any)[0] != 50058.0 || body["error"] != "invalid_request" ||
+			!strings.HasPrefix(body["error_description"].(string), "AADSTS50058: Silent sign-in failed.\r\n") {
 			t.Fatalf("status %d body %v", status, body)
 		}
 	}
-	req, _ = http.NewRequestWithContext(t.Context(), http.MethodDelete, srv.URL()+"/_emu/failures", nil)
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodDelete, srv.URL()+"/_emu/entra/faults", nil)
 	do(t, srv.Client(), req)
 	if status, _ := post(); status != 200 {
 		t.Fatalf("after clear: status %d", status)
 	}
 
-	req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL()+"/_emu/stats", nil)
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL()+"/_emu/entra/stats", nil)
 	_, stats := do(t, srv.Client(), req)
-	if stats["tokenRequests"] != 7.0 || stats["tokensIssued"] != 2.0 || stats["failuresInjected"] != 5.0 {
+	if ops, _ := stats["operations"].(map[string]any); ops["token"] != 7.0 || stats["faultsInjected"] != 5.0 {
 		t.Errorf("stats = %v", stats)
 	}
-	if err := srv.Fail(entraemu.Failure{Status: 200}); err == nil {
-		t.Error("Fail accepted a success status")
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL()+"/_emu/entra/state", nil)
+	_, state := do(t, srv.Client(), req)
+	if issued, _ := state["tokensIssued"].(map[string]any); len(issued) != 1 || issued[clientID] != 2.0 {
+		t.Errorf("state = %v", state)
+	}
+	if err := srv.InjectFault(entraemu.Fault{Status: 200}); err == nil {
+		t.Error("InjectFault accepted a success status")
 	}
 }
 

@@ -108,9 +108,12 @@ func (s *Server) tokenWrongMethod(w http.ResponseWriter, r *http.Request) {
 
 // token is the v2 token endpoint for the client_credentials grant with a client secret.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	s.count(func(st *Stats) { st.TokenRequests++ })
-	if f := s.takeFailure(EndpointToken); f != nil {
-		s.writeFailure(w, r, f)
+	f, ok := s.take(r, OpToken)
+	switch {
+	case !ok:
+		return
+	case f != nil:
+		s.writeFault(w, r, f)
 		return
 	}
 	tenant := r.PathValue("tenant")
@@ -187,7 +190,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeAADError(w, r, http.StatusInternalServerError, aadServerError())
 		return
 	}
-	s.count(func(st *Stats) { st.TokensIssued++; st.TokensByClient[p.AppID]++ })
+	s.issuedTo(p.AppID)
 	s.log.Info("token issued", "client_id", p.AppID, "resource", resource, "grant", grant)
 	secs := int64(tokenLifetime / time.Second)
 	w.Header().Set("Cache-Control", "no-store, no-cache")

@@ -63,12 +63,12 @@ func sendMessage(tb testing.TB, srv *servicebusemu.Server, msg *azservicebus.Mes
 	}
 }
 
-// waitStats polls the emulator until the queue's counts satisfy ok.
-func waitStats(tb testing.TB, srv *servicebusemu.Server, ok func(servicebusemu.Stats) bool) servicebusemu.Stats {
+// waitCounts polls the emulator until the queue's counts satisfy ok.
+func waitCounts(tb testing.TB, srv *servicebusemu.Server, ok func(servicebusemu.Counts) bool) servicebusemu.Counts {
 	tb.Helper()
 	deadline := time.Now().Add(waitTime)
 	for {
-		st, err := srv.Stats("app-registrations")
+		st, err := srv.Counts("app-registrations")
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestEmulatorCompletesOnSuccess(t *testing.T) {
 	if len(env.Metadata["LockToken"]) != len(`"\"00000000-0000-0000-0000-000000000000\""`) {
 		t.Errorf("LockToken = %s", env.Metadata["LockToken"])
 	}
-	waitStats(t, srv, func(s servicebusemu.Stats) bool { return s.Active == 0 && s.Locked == 0 })
+	waitCounts(t, srv, func(s servicebusemu.Counts) bool { return s.Active == 0 && s.Locked == 0 })
 }
 
 func TestEmulatorAbandonRedeliversThenDeadLetters(t *testing.T) {
@@ -145,7 +145,7 @@ func TestEmulatorAbandonRedeliversThenDeadLetters(t *testing.T) {
 			t.Fatalf("delivery %d: %+v", want, inv)
 		}
 	}
-	st := waitStats(t, srv, func(s servicebusemu.Stats) bool { return s.DeadLettered == 1 })
+	st := waitCounts(t, srv, func(s servicebusemu.Counts) bool { return s.DeadLettered == 1 })
 	if st.Active != 0 || st.Locked != 0 {
 		t.Errorf("stats %+v after dead-lettering", st)
 	}
@@ -211,7 +211,7 @@ func TestEmulatorLockRenewal(t *testing.T) {
 				t.Fatalf("redelivered: %+v", again)
 			case <-time.After(2 * lock):
 			}
-			waitStats(t, srv, func(s servicebusemu.Stats) bool { return s.Active == 0 && s.Locked == 0 })
+			waitCounts(t, srv, func(s servicebusemu.Counts) bool { return s.Active == 0 && s.Locked == 0 })
 		})
 	}
 }

@@ -1,13 +1,14 @@
 package graphemu
 
 import (
-	"appreg/emulator/emu"
 	"maps"
 	"net/http"
 	"slices"
 	"sort"
 	"strconv"
 	"time"
+
+	"appreg/emulator/emu"
 )
 
 // Fault is the shared emu.Fault; Operation is one of the Op constants, "" or "*". A 429 always

@@ -1,10 +1,11 @@
 package keyvaultemu
 
 import (
-	"appreg/emulator/emu"
 	"net/http"
 	"sort"
 	"time"
+
+	"appreg/emulator/emu"
 )
 
 // Fault is the shared emu.Fault. Operation is a REST operation name as in the routes table

@@ -918,19 +918,27 @@ func (b *broker) expireLocks(path string) error {
 
 // ---- inspection ----
 
-// Stats counts the messages of an entity by state.
-type Stats struct {
-	Active, Scheduled, Deferred, DeadLettered, Locked int
+// Counts counts the messages of an entity by state.
+type Counts struct {
+	Active       int `json:"active"` // including locked ones
+	Scheduled    int `json:"scheduled"`
+	Deferred     int `json:"deferred"`
+	DeadLettered int `json:"deadLettered"` // in the entity's dead-letter queue
+	Locked       int `json:"locked"`
 }
 
-func (b *broker) stats(path string) (Stats, error) {
+func (b *broker) counts(path string) (Counts, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e, err := b.lookupLocked(path)
 	if err != nil {
-		return Stats{}, err
+		return Counts{}, err
 	}
-	var s Stats
+	return e.countsLocked(), nil
+}
+
+func (e *entity) countsLocked() Counts {
+	var s Counts
 	for _, m := range e.msgs {
 		switch m.state {
 		case stateActive:
@@ -947,16 +955,62 @@ func (b *broker) stats(path string) (Stats, error) {
 	if e.dlq != nil {
 		s.DeadLettered = len(e.dlq.msgs)
 	}
-	return s, nil
+	return s
+}
+
+// State is the namespace's contents: every queue, topic and subscription with its message
+// counts. It holds no message bodies.
+type State struct {
+	Entities []EntityState `json:"entities"`
+}
+
+// EntityState is one entity: Kind is queue, topic or subscription; Name is its path, such as
+// "events/Subscriptions/appreg".
+type EntityState struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Counts
+}
+
+var kindNames = map[entityKind]string{kindQueue: "queue", kindTopic: "topic", kindSubscription: "subscription"}
+
+func (b *broker) state() State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := State{Entities: []EntityState{}}
+	for _, e := range b.entities {
+		if e.kind == kindDeadLetter {
+			continue // counted in its entity's DeadLettered
+		}
+		st.Entities = append(st.Entities, EntityState{Name: e.name, Kind: kindNames[e.kind], Counts: e.countsLocked()})
+	}
+	slices.SortFunc(st.Entities, func(a, b EntityState) int { return strings.Compare(a.Name, b.Name) })
+	return st
+}
+
+// reset empties every entity, dead-letter queues included, as if the namespace had just been
+// created from its Config. Sequence numbers keep counting up, so a client that peeks from the
+// last number it saw does not miss what comes after. Links, waiters and session owners stay:
+// connected clients keep working, and a lock they still hold is simply lost.
+func (b *broker) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.entities {
+		e.msgs, e.avail, e.locks, e.dups = map[int64]*message{}, nil, map[amqp.UUID]*message{}, map[string]time.Time{}
+		e.nextDue = time.Time{}
+		for _, ss := range e.sessions {
+			ss.avail, ss.state = nil, nil
+		}
+	}
 }
 
 // DeadLetter describes one dead-lettered message.
 type DeadLetter struct {
-	SequenceNumber int64
-	MessageID      string
-	Reason         string
-	Description    string
-	DeliveryCount  int // as the SDK reports it: attempts + 1
+	SequenceNumber int64  `json:"sequenceNumber"`
+	MessageID      string `json:"messageId"`
+	Reason         string `json:"reason"`
+	Description    string `json:"description"`
+	DeliveryCount  int    `json:"deliveryCount"` // as the SDK reports it: attempts + 1
 }
 
 func (b *broker) deadLetters(path string) ([]DeadLetter, error) {

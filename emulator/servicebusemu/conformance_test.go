@@ -60,7 +60,7 @@ func TestConformance(t *testing.T) {
 			if err := r.CompleteMessage(ctx, m, nil); err != nil {
 				t.Fatal(err)
 			}
-			if st := stats(t, e.srv, testQueue); st != (Stats{}) {
+			if st := counts(t, e.srv, testQueue); st != (Counts{}) {
 				t.Fatalf("after complete: %+v", st)
 			}
 		}},
@@ -131,7 +131,7 @@ func TestConformance(t *testing.T) {
 			if err := s.SendMessage(ctx, &azservicebus.Message{Body: []byte("via send"), ScheduledEnqueueTime: &at}, nil); err != nil {
 				t.Fatal(err)
 			}
-			if st := stats(t, e.srv, testQueue); st.Scheduled != 2 || st.Active != 0 {
+			if st := counts(t, e.srv, testQueue); st.Scheduled != 2 || st.Active != 0 {
 				t.Fatalf("before due: %+v", st)
 			}
 			r := newReceiver(t, e.c, testQueue, nil)
@@ -158,7 +158,7 @@ func TestConformance(t *testing.T) {
 			if err := s.CancelScheduledMessages(ctx, seqs[:1], nil); err != nil {
 				t.Fatal(err)
 			}
-			if st := stats(t, e.srv, testQueue); st.Scheduled != 1 {
+			if st := counts(t, e.srv, testQueue); st.Scheduled != 1 {
 				t.Fatalf("after cancel: %+v", st)
 			}
 			e.clock.Advance(2 * time.Hour)
@@ -196,7 +196,7 @@ func TestConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if st := stats(t, e.srv, testQueue); st.Active != 0 || st.DeadLettered != 1 {
+			if st := counts(t, e.srv, testQueue); st.Active != 0 || st.DeadLettered != 1 {
 				t.Fatalf("stats %+v", st)
 			}
 			dlq := newReceiver(t, e.c, testQueue, &azservicebus.ReceiverOptions{SubQueue: azservicebus.SubQueueDeadLetter})
@@ -243,7 +243,7 @@ func TestConformance(t *testing.T) {
 			if err := r.DeferMessage(ctx, m, nil); err != nil {
 				t.Fatal(err)
 			}
-			if st := stats(t, e.srv, testQueue); st.Deferred != 1 {
+			if st := counts(t, e.srv, testQueue); st.Deferred != 1 {
 				t.Fatalf("stats %+v", st)
 			}
 			got, err := r.ReceiveDeferredMessages(ctx, []int64{*m.SequenceNumber}, nil)
@@ -256,7 +256,7 @@ func TestConformance(t *testing.T) {
 			if err := r.CompleteMessage(ctx, got[0], nil); err != nil {
 				t.Fatal(err)
 			}
-			if st := stats(t, e.srv, testQueue); st != (Stats{}) {
+			if st := counts(t, e.srv, testQueue); st != (Counts{}) {
 				t.Fatalf("after complete: %+v", st)
 			}
 		}},
@@ -326,7 +326,7 @@ func TestConformance(t *testing.T) {
 			if len(got) != 1 || string(got[0].Body) != "3" {
 				t.Fatalf("second page: %d messages", len(got))
 			}
-			if st := stats(t, e.srv, testQueue); st.Active != 3 || st.Locked != 0 {
+			if st := counts(t, e.srv, testQueue); st.Active != 3 || st.Locked != 0 {
 				t.Fatalf("peek changed state: %+v", st)
 			}
 		}},
@@ -336,12 +336,12 @@ func TestConformance(t *testing.T) {
 				&azservicebus.Message{Body: []byte("first"), MessageID: to.Ptr("req-7")},
 				&azservicebus.Message{Body: []byte("again"), MessageID: to.Ptr("req-7")},
 				&azservicebus.Message{Body: []byte("other"), MessageID: to.Ptr("req-8")})
-			if st := stats(t, e.srv, "dedup"); st.Active != 2 {
+			if st := counts(t, e.srv, "dedup"); st.Active != 2 {
 				t.Fatalf("stats %+v", st)
 			}
 			e.clock.Advance(DefaultDuplicateWindow + time.Second)
 			mustSend(t, ctx, e.c, "dedup", &azservicebus.Message{Body: []byte("after window"), MessageID: to.Ptr("req-7")})
-			if st := stats(t, e.srv, "dedup"); st.Active != 3 {
+			if st := counts(t, e.srv, "dedup"); st.Active != 3 {
 				t.Fatalf("after the window: %+v", st)
 			}
 		}},
@@ -370,12 +370,12 @@ func TestConformance(t *testing.T) {
 			if _, err := s.ScheduleMessages(ctx, []*azservicebus.Message{textMessage("later")}, at, nil); err != nil {
 				t.Fatal(err)
 			}
-			if st := stats(t, e.srv, "events/Subscriptions/a"); st.Active != 0 {
+			if st := counts(t, e.srv, "events/Subscriptions/a"); st.Active != 0 {
 				t.Fatalf("delivered before due: %+v", st)
 			}
 			e.clock.Advance(time.Minute)
 			for _, sub := range []string{"a", "b"} {
-				waitFor(t, "fan-out to "+sub, func() bool { return stats(t, e.srv, "events/Subscriptions/"+sub).Active == 1 })
+				waitFor(t, "fan-out to "+sub, func() bool { return counts(t, e.srv, "events/Subscriptions/"+sub).Active == 1 })
 			}
 		}},
 		{"subscription dead-letter queue", func(t *testing.T, e *env) {
@@ -399,7 +399,7 @@ func TestConformance(t *testing.T) {
 			if string(d.Body) != "bad event" || *d.DeadLetterReason != "Unparseable" {
 				t.Fatalf("got %q reason %v", d.Body, d.DeadLetterReason)
 			}
-			if st := stats(t, e.srv, "events/Subscriptions/a"); st.Active != 1 || st.DeadLettered != 0 {
+			if st := counts(t, e.srv, "events/Subscriptions/a"); st.Active != 1 || st.DeadLettered != 0 {
 				t.Fatalf("subscription a affected: %+v", st)
 			}
 		}},
@@ -437,7 +437,7 @@ func TestConformance(t *testing.T) {
 			if string(m.Body) != "once" {
 				t.Fatalf("got %q", m.Body)
 			}
-			if st := stats(t, e.srv, testQueue); st != (Stats{}) {
+			if st := counts(t, e.srv, testQueue); st != (Counts{}) {
 				t.Fatalf("stats %+v", st)
 			}
 		}},
@@ -445,9 +445,9 @@ func TestConformance(t *testing.T) {
 			ctx := testContext(t)
 			mustSend(t, ctx, e.c, "expiring", textMessage("stale"), &azservicebus.Message{Body: []byte("short"), TimeToLive: to.Ptr(time.Second)})
 			e.clock.Advance(2 * time.Second)
-			waitFor(t, "short TTL", func() bool { return stats(t, e.srv, "expiring").DeadLettered == 1 })
+			waitFor(t, "short TTL", func() bool { return counts(t, e.srv, "expiring").DeadLettered == 1 })
 			e.clock.Advance(time.Minute)
-			waitFor(t, "default TTL", func() bool { return stats(t, e.srv, "expiring").DeadLettered == 2 })
+			waitFor(t, "default TTL", func() bool { return counts(t, e.srv, "expiring").DeadLettered == 2 })
 			mustSend(t, ctx, e.c, "expiring", textMessage("fresh"))
 			r := newReceiver(t, e.c, "expiring", nil)
 			m := receiveN(t, ctx, r, 1)[0]

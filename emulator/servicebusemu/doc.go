@@ -5,10 +5,17 @@
 // ConnectionString returns what the SDK needs, Close stops it. Entities come
 // from a Config (the official emulator's Config.json schema via LoadConfig,
 // but with cloud defaults: LockDuration 1 min, MaxDeliveryCount 10, a 10 min
-// duplicate-detection window). Tests steer it with DropConnections,
-// DetachLinks and ExpireLocks, inspect it with Stats and DeadLetters, and
-// drive lock expiry, TTL and schedules through Options.Now; ControlHandler
-// serves the same controls over HTTP under /_emu/servicebus/ for azemu.
+// duplicate-detection window). Its test controls are the shared ones of
+// package emu (InjectFault, Throttle, SetLatency, Stats, State, Reset, …),
+// targeting the Op constants: a faulted send or settlement gets a rejected
+// outcome with an AMQP condition, a faulted $management or $cbs request a
+// reply with the fault's status, a throttle Service Bus's server-busy error,
+// and a latency delays that one answer, not the connection. Reset empties
+// every entity but keeps the entities and the connections. Tests also steer it
+// with DropConnections, DetachLinks and ExpireLocks, inspect it with Counts
+// and DeadLetters, and drive lock expiry, TTL and schedules through
+// Options.Now; Handler serves all of it over HTTP under /_emu/servicebus/ for
+// azemu.
 //
 // # What is emulated
 //

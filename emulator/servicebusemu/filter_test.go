@@ -113,7 +113,7 @@ func TestSubscriptionRules(t *testing.T) {
 		&azservicebus.Message{Body: []byte("4"), ApplicationProperties: map[string]any{"vip": true}},
 	)
 	for sub, want := range map[string]int{"all": 4, "rotations": 1, "gold": 2} {
-		if st := stats(t, srv, "events/Subscriptions/"+sub); st.Active != want {
+		if st := counts(t, srv, "events/Subscriptions/"+sub); st.Active != want {
 			t.Errorf("%s: %d messages, want %d", sub, st.Active, want)
 		}
 	}

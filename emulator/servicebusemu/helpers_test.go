@@ -136,9 +136,9 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 	}
 }
 
-func stats(tb testing.TB, s *Server, entity string) Stats {
+func counts(tb testing.TB, s *Server, entity string) Counts {
 	tb.Helper()
-	st, err := s.Stats(entity)
+	st, err := s.Counts(entity)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -245,7 +245,7 @@ func TestLinkFlowControl(t *testing.T) {
 		if _, ok := d.State.(amqp.Accepted); !ok || d.First != 1 {
 			t.Fatalf("disposition %+v", d)
 		}
-		if st := stats(t, srv, testQueue); st.Active != 1 {
+		if st := counts(t, srv, testQueue); st.Active != 1 {
 			t.Fatalf("stats %+v", st)
 		}
 	})

@@ -9,10 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"appreg/emulator/emu"
 	"appreg/emulator/servicebusemu/internal/amqp"
 )
 
@@ -30,8 +32,13 @@ type Options struct {
 	IdleTimeout time.Duration
 }
 
-// Server is a running emulator. It listens from NewServer until Close.
+// Server is a running emulator. It listens from NewServer until Close. Its embedded Controls
+// are the shared test controls (see package emu), also served by Handler under
+// /_emu/servicebus/.
 type Server struct {
+	*emu.Controls
+	controls http.Handler
+
 	ln          net.Listener
 	broker      *broker
 	log         *slog.Logger
@@ -89,6 +96,11 @@ func NewServer(opts *Options) (*Server, error) {
 		s.tracer = &tracer{w: opts.Trace, now: s.now}
 	}
 	s.broker = newBroker(cfg, s.now)
+	s.Controls = emu.New(emu.Config{
+		Service: "servicebus", Operations: operations, ResetData: s.broker.reset,
+		State: func() any { return s.State() },
+	})
+	s.controls = emu.Handler(s.Controls, s.controlRoutes()...)
 	addr := opts.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -264,9 +276,9 @@ func (s *Server) DetachLinks(entity string, condition string) error {
 // redelivered or dead-lettered.
 func (s *Server) ExpireLocks(entity string) error { return s.broker.expireLocks(entity) }
 
-// Stats counts the messages of an entity: active (including locked),
+// Counts counts the messages of an entity: active (including locked),
 // scheduled, deferred, locked, and those in its dead-letter queue.
-func (s *Server) Stats(entity string) (Stats, error) { return s.broker.stats(entity) }
+func (s *Server) Counts(entity string) (Counts, error) { return s.broker.counts(entity) }
 
 // DeadLetters lists the dead-lettered messages of an entity (or of the given
 // dead-letter path) with their reasons.

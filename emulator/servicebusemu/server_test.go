@@ -129,14 +129,15 @@ func TestTraceNeverShowsSecrets(t *testing.T) {
 	}
 }
 
-func TestControlHandler(t *testing.T) {
+func TestHandler(t *testing.T) {
 	s := startServer(t, &Options{Config: testConfig()})
 	ctx := testContext(t)
 	c := newClient(t, s.ConnectionString())
 	mustSend(t, ctx, c, testQueue, textMessage("x"))
 	r := newReceiver(t, c, testQueue, nil)
 	m := receiveN(t, ctx, r, 1)[0]
-	h := httptest.NewServer(s.ControlHandler())
+	const prefix = "/_emu/servicebus/"
+	h := httptest.NewServer(s.Handler())
 	defer h.Close()
 	do := func(method, path string) (int, string) {
 		t.Helper()
@@ -150,27 +151,27 @@ func TestControlHandler(t *testing.T) {
 		b.ReadFrom(resp.Body)
 		return resp.StatusCode, b.String()
 	}
-	if code, body := do("GET", ControlPrefix+"stats?entity=q"); code != 200 || !strings.Contains(body, `"Locked":1`) {
-		t.Fatalf("stats: %d %s", code, body)
+	if code, body := do("GET", prefix+"counts?entity=q"); code != 200 || !strings.Contains(body, `"locked":1`) {
+		t.Fatalf("counts: %d %s", code, body)
 	}
-	if code, _ := do("POST", ControlPrefix+"expire-locks?entity=q"); code != 204 {
+	if code, _ := do("POST", prefix+"expire-locks?entity=q"); code != 204 {
 		t.Fatalf("expire-locks: %d", code)
 	}
 	if err := r.CompleteMessage(ctx, m, nil); sbCode(err) != azservicebus.CodeLockLost {
 		t.Fatalf("complete after expire-locks: %v", err)
 	}
-	if code, _ := do("POST", ControlPrefix+"detach-links?entity=q"); code != 204 {
+	if code, _ := do("POST", prefix+"detach-links?entity=q"); code != 204 {
 		t.Fatalf("detach-links: %d", code)
 	}
-	if code, _ := do("POST", ControlPrefix+"drop-connections"); code != 204 {
+	if code, _ := do("POST", prefix+"drop-connections"); code != 204 {
 		t.Fatalf("drop-connections: %d", code)
 	}
-	code, body := do("GET", ControlPrefix+"dead-letters?entity=q")
+	code, body := do("GET", prefix+"dead-letters?entity=q")
 	var dls []DeadLetter
 	if code != 200 || json.Unmarshal([]byte(body), &dls) != nil {
 		t.Fatalf("dead-letters: %d %s", code, body)
 	}
-	if code, _ := do("GET", ControlPrefix+"stats?entity=nope"); code != 404 {
+	if code, _ := do("GET", prefix+"counts?entity=nope"); code != 404 {
 		t.Fatalf("unknown entity: %d", code)
 	}
 }

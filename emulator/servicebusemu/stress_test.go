@@ -87,8 +87,8 @@ func TestConcurrentClients(t *testing.T) {
 		mu.Lock()
 		n := len(attempted)
 		mu.Unlock()
-		st := stats(t, srv, "work")
-		if n == total && st == (Stats{}) {
+		st := counts(t, srv, "work")
+		if n == total && st == (Counts{}) {
 			break
 		}
 		if ctx.Err() != nil {

@@ -1,6 +1,7 @@
 package servicebusemu
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -68,18 +69,39 @@ func (c *conn) onTransfer(s *session, t amqp.Transfer) error {
 	}
 	l.inActive = false
 	c.partial -= len(l.inBuf)
-	var state amqp.DeliveryState
-	if l.inOversize {
-		state = amqp.Rejected{Error: &amqp.Error{Condition: amqp.ErrMessageSize, Description: fmt.Sprintf(
-			"The received message exceeds the limit of %d bytes.", maxMessageSize)}}
-	} else {
-		state = c.accept(l, l.inFormat, l.inBuf)
+	id, settled := l.inID, l.inSettled
+	answer := func(state amqp.DeliveryState) {
+		if !settled && c.sessions[s.ch] == s {
+			c.writeFrame(s.ch, amqp.Disposition{Role: amqp.RoleReceiver, First: id, Settled: true, State: state})
+		}
+	}
+	switch {
+	case l.inOversize:
+		answer(amqp.Rejected{Error: &amqp.Error{Condition: amqp.ErrMessageSize, Description: fmt.Sprintf(
+			"The received message exceeds the limit of %d bytes.", maxMessageSize)}})
+	case l.kind == linkSend:
+		wait, f := c.srv.Take(OpSend)
+		format, payload := l.inFormat, l.inBuf
+		finish := func() {
+			if f != nil && f.Status != 0 {
+				answer(faultOutcome(f)) // refused: nothing is enqueued
+				return
+			}
+			answer(c.accept(l, format, payload))
+		}
+		if wait > 0 {
+			// The message is accepted when the late answer goes out, not before; other links
+			// on the connection carry on meanwhile.
+			payload = bytes.Clone(payload)
+			c.later(wait, finish)
+		} else {
+			finish()
+		}
+	default:
+		answer(c.accept(l, l.inFormat, l.inBuf))
 	}
 	if cap(l.inBuf) > maxFrameSize {
 		l.inBuf = nil
-	}
-	if !l.inSettled {
-		c.writeFrame(s.ch, amqp.Disposition{Role: amqp.RoleReceiver, First: l.inID, Settled: true, State: state})
 	}
 	if l.creditGiven < senderCredit/2 {
 		l.creditGiven = senderCredit
@@ -111,15 +133,31 @@ func (c *conn) accept(l *link, format uint32, payload []byte) amqp.DeliveryState
 	return amqp.Accepted{}
 }
 
-// request runs one $cbs or $management request and routes the reply to the
-// link whose target is the request's reply-to.
+// request runs one $cbs or $management request, through the test controls, and routes the
+// reply to the link whose target is the request's reply-to.
 func (c *conn) request(l *link, req *goamqp.Message) {
-	var resp *goamqp.Message
-	if l.cbs {
-		resp = c.putToken(req)
-	} else {
-		resp = c.management(l.entity, req)
+	wait, f := c.srv.Take(requestOp(l, req))
+	answer := func() {
+		var resp *goamqp.Message
+		switch {
+		case f != nil && f.Status != 0:
+			resp = faultReply(l.cbs, f)
+		case l.cbs:
+			resp = c.putToken(req)
+		default:
+			resp = c.management(l.entity, req)
+		}
+		c.reply(req, resp)
 	}
+	if wait > 0 {
+		c.later(wait, answer)
+		return
+	}
+	answer()
+}
+
+// reply sends resp to the link whose target is req's reply-to.
+func (c *conn) reply(req, resp *goamqp.Message) {
 	if req.Properties == nil || req.Properties.ReplyTo == nil {
 		c.log.Debug("request without reply-to dropped")
 		return
@@ -212,12 +250,39 @@ func (c *conn) settleDelivery(s *session, id uint32, p *pendingLock, d amqp.Disp
 		return // received, or no state: not terminal
 	}
 	delete(s.unsettled, id)
-	if err := c.srv.broker.settle(p.entity, p.token, st); err != nil {
-		reply = amqp.Rejected{Error: &amqp.Error{Condition: amqp.ErrMessageLockLost, Description: "The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue."}}
+	wait, f := c.srv.Take(settleOps[st.op])
+	finish := func() {
+		switch {
+		case f != nil && f.Status != 0:
+			reply = faultOutcome(f) // the lock stays, as when the service fails a settlement
+		case c.srv.broker.settle(p.entity, p.token, st) != nil:
+			reply = amqp.Rejected{Error: &amqp.Error{Condition: amqp.ErrMessageLockLost, Description: "The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue."}}
+		}
+		if !d.Settled && c.sessions[s.ch] == s {
+			c.writeFrame(s.ch, amqp.Disposition{Role: amqp.RoleSender, First: id, Settled: true, State: reply})
+		}
 	}
-	if !d.Settled {
-		c.writeFrame(s.ch, amqp.Disposition{Role: amqp.RoleSender, First: id, Settled: true, State: reply})
+	if wait > 0 {
+		c.later(wait, finish)
+		return
 	}
+	finish()
+}
+
+// settleOps names each settlement for the controls.
+var settleOps = map[settleOp]string{
+	opComplete: OpComplete, opAbandon: OpAbandon, opDefer: OpDefer, opDeadLetter: OpDeadLetter, opRelease: OpRelease,
+}
+
+// later runs fn on the connection's goroutine after d, unless the connection ends first: an
+// injected latency delays one answer without stalling the connection's other links.
+func (c *conn) later(d time.Duration, fn func()) {
+	time.AfterFunc(d, func() {
+		select {
+		case c.ctrl <- fn:
+		case <-c.done:
+		}
+	})
 }
 
 // annotationProps converts a modified outcome's message-annotations (the

@@ -175,7 +175,7 @@ func TestManagedIdentityAgainstEntra(t *testing.T) {
 			}
 		})
 	}
-	if got := srv.Stats().MSIRequests; got != 3 {
+	if got := srv.Stats().Operations[entraemu.OpMSI]; got != 3 {
 		t.Errorf("managed-identity endpoint saw %d requests, want 3", got)
 	}
 }

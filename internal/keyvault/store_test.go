@@ -455,7 +455,7 @@ func TestTokenFailures(t *testing.T) {
 	}
 
 	// A fresh identity with nothing cached, while Entra answers 503.
-	if err := e.entra.Fail(entraemu.Failure{Endpoint: entraemu.EndpointToken, Status: http.StatusServiceUnavailable}); err != nil {
+	if err := e.entra.InjectFault(entraemu.Fault{Operation: entraemu.OpToken, Status: http.StatusServiceUnavailable}); err != nil {
 		t.Fatal(err)
 	}
 	fresh, err := azauth.NewCredential(azauth.Options{

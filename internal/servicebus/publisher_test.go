@@ -97,7 +97,7 @@ func TestDuplicateJobsCollapse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := srv.Stats("secret-rotations")
+	st, err := srv.Counts("secret-rotations")
 	if err != nil {
 		t.Fatal(err)
 	}
