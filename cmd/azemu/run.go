@@ -1,28 +1,32 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"appreg/emulator/azemu"
 	"appreg/emulator/funchost"
 	"appreg/internal/config"
 	"appreg/internal/endpoints"
-	"appreg/internal/registrar"
-	"appreg/internal/servicebus"
 )
 
-const localAbout = `
+const runUsage = `Usage: azemu run [--dist dist] [--dir .run] [--examples examples] [--once] [--appreg PATH]
+
 Runs the whole product on this machine, in the foreground, on free loopback ports:
 
   1. the local Azure (Entra ID, Microsoft Graph, Key Vault, Service Bus) in this process; it
@@ -31,65 +35,108 @@ Runs the whole product on this machine, in the foreground, on free loopback port
      the local managed-identity endpoint, as on App Service
   3. the Functions host simulator on DIST (the staged app: 'make package'), which starts the
      handler and delivers Service Bus messages and timer ticks to it
-  4. every EXAMPLES/*.json is enqueued and its outcome printed (app id, Key Vault secret id and
-     expiry; never the value); then a rotation run: the ScheduleRotations timer fired now, and an
-     on-demand rotation of the first example's client
+  4. every EXAMPLES/*.json is enqueued with the operator CLI ('appreg enqueue --wait') and its
+     outcome printed (app id, Key Vault secret id and expiry; never the value); then a rotation
+     run: the ScheduleRotations timer fired now, and an on-demand rotation of the first example's
+     client ('appreg rotate --wait')
 
 With --once it then stops, exiting 0 only if every step succeeded. Otherwise it keeps serving
 until Ctrl-C and prints the commands to use it from a second terminal. Logs go to
-DIR/azemu.log, DIR/funchost.log and DIR/handler.log.`
+DIR/azemu.log, DIR/funchost.log and DIR/handler.log.
 
-// localHooks let tests look inside a running `local`.
-type localHooks struct {
-	beforeStop func(ctx context.Context, emu *azemu.Server)
-}
+Flags:
+`
 
 // exampleRun is one example request and what became of it.
 type exampleRun struct {
-	file      string
-	name      string
-	body      []byte
-	requestID string
-	client    string
-	outcome   *registrar.Event
+	file       string
+	name       string
+	requestID  string
+	client     string
+	registered bool
 }
 
-func (c *cli) local(ctx context.Context, args []string) error {
-	f := c.flagSet("local", "local [--dist dist] [--dir .run] [--examples examples] [--once]", localAbout)
-	dist := f.String("dist", "dist", "the staged app: host.json, one folder per function, the handler")
-	dir := f.String("dir", ".run", "where endpoints.json, ca.pem and the logs go")
-	examples := f.String("examples", "examples", "directory of example requests (*.json) to register")
-	once := f.Bool("once", false, "stop after the examples and the rotation run; exit 0 only if all succeeded")
-	timeout := f.Duration("timeout", 2*time.Minute, "how long to wait for each outcome")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
+// runStack is `azemu run`: the local Azure, the Functions host with the staged handler, and the
+// operator CLI driving them, all in the foreground.
+func (a *app) runStack(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("azemu run", flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	l := &stack{a: a}
+	fs.StringVar(&l.distArg, "dist", "dist", "the staged app: host.json, one folder per function, the handler")
+	fs.StringVar(&l.dirArg, "dir", ".run", "where endpoints.json, ca.pem and the logs go")
+	fs.StringVar(&l.examplesArg, "examples", "examples", "directory of example requests (*.json) to register")
+	fs.BoolVar(&l.once, "once", false, "stop after the examples and the rotation run; exit 0 only if all succeeded")
+	fs.DurationVar(&l.timeout, "timeout", 2*time.Minute, "how long to wait for each outcome")
+	fs.StringVar(&l.appregArg, "appreg", "", "the appreg CLI to drive the stack with (default: the one next to azemu, else on PATH)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), runUsage)
+		fs.PrintDefaults()
 	}
-	if len(pos) > 0 {
-		return usageErrorf("unexpected argument %q", pos[0])
+	if code, done := parseFlags(fs, a.stdout, args); done {
+		return code
 	}
-	l := &localRun{c: c, distArg: *dist, dirArg: *dir, examplesArg: *examples, once: *once, timeout: *timeout}
-	return l.run(ctx)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(a.stderr, "azemu run: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := l.run(ctx); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.err != nil {
+				fmt.Fprintf(a.stderr, "azemu run: %v\n", ee.err)
+			}
+			return ee.code
+		}
+		fmt.Fprintf(a.stderr, "azemu run: %v\n", err)
+		return exitRuntime
+	}
+	return exitOK
 }
 
-type localRun struct {
-	c                             *cli
-	distArg, dirArg, examplesArg  string
-	dist, dir                     string
-	once                          bool
-	timeout                       time.Duration
-	examples                      []*exampleRun
-	emu                           *azemu.Server
-	bus                           *bus
-	host                          *funchost.Host
-	logs                          []io.Closer
-	azemuLog, hostLog, handlerLog io.Writer
+// exitError carries an exit status; err is nil when the reason is already on the terminal.
+type exitError struct {
+	code int
+	err  error
 }
 
-func (l *localRun) say(format string, args ...any) { fmt.Fprintf(l.c.stdout, format+"\n", args...) }
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d: %v", e.code, e.err) }
 
-func (l *localRun) run(ctx context.Context) (err error) {
-	if err := l.prepare(); err != nil {
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func exitWith(code int) error { return &exitError{code: code} }
+
+type stack struct {
+	a                                       *app
+	distArg, dirArg, examplesArg, appregArg string
+	dist, dir                               string
+	once                                    bool
+	timeout                                 time.Duration
+	appreg, appregName                      string // the CLI's path, and how to print it
+	examples                                []*exampleRun
+	settings                                map[string]string
+	emu                                     *azemu.Server
+	host                                    *funchost.Host
+	logs                                    []io.Closer
+	azemuLog, hostLog, handlerLog           io.Writer
+	outMu                                   sync.Mutex
+}
+
+func (l *stack) say(format string, args ...any) {
+	l.outMu.Lock()
+	defer l.outMu.Unlock()
+	fmt.Fprintf(l.a.stdout, format+"\n", args...)
+}
+
+func (l *stack) print(s string) {
+	l.outMu.Lock()
+	defer l.outMu.Unlock()
+	fmt.Fprint(l.a.stdout, s)
+}
+
+func (l *stack) run(ctx context.Context) (err error) {
+	if err := l.prepare(ctx); err != nil {
 		return err
 	}
 	defer l.closeLogs()
@@ -106,21 +153,20 @@ func (l *localRun) run(ctx context.Context) (err error) {
 	ep := l.emu.Endpoints()
 	l.say("  Entra ID, Graph, Key Vault  %s", l.emu.URL())
 	l.say("  Service Bus (AMQP)          %s", l.emu.ServiceBus.Addr())
-	l.say("  endpoints                   %s", filepath.Join(l.dirArg, "endpoints.json"))
+	l.say("  endpoints                   %s", filepath.Join(l.dirArg, endpoints.FileName))
 
-	settings, cfg, err := l.writeSettings(ep)
-	if err != nil {
+	if err := l.writeSettings(ep); err != nil {
 		return err
 	}
 	l.say("starting the Functions host on %s…", l.distArg)
-	app, err := funchost.Load(l.dist, settings)
+	app, err := funchost.Load(l.dist, l.settings)
 	if err != nil {
 		return fmt.Errorf("the staged app in %s is not valid:\n  %s", l.distArg, strings.ReplaceAll(err.Error(), "\n", "\n  "))
 	}
 	handlerEvents := make(chan funchost.HandlerEvent, 16)
 	l.host = funchost.New(app, &funchost.Options{
 		Logger:      slog.New(&splitHandler{host: slog.NewTextHandler(l.hostLog, nil), handlerOut: l.handlerLog}),
-		Environ:     l.handlerBaseEnv(),
+		Environ:     l.baseEnv(),
 		StopTimeout: 10 * time.Second,
 		OnHandler: func(ev funchost.HandlerEvent) {
 			select {
@@ -144,17 +190,10 @@ func (l *localRun) run(ctx context.Context) (err error) {
 		return err
 	}
 
-	client, err := servicebus.NewClient(servicebus.Connection{ConnectionString: ep.ServiceBusConnectionString})
-	if err != nil {
-		return err
-	}
-	l.bus = &bus{client: client, cfg: cfg, subscription: "appreg"}
-	defer l.bus.close()
-
 	ok := l.registerExamples(ctx)
 	ok = l.rotation(ctx) && ok
-	if l.c.hooks.beforeStop != nil {
-		l.c.hooks.beforeStop(ctx, l.emu)
+	if l.a.beforeStop != nil {
+		l.a.beforeStop(ctx, l.emu)
 	}
 	if ctx.Err() != nil {
 		l.say("interrupted; stopping…")
@@ -180,8 +219,8 @@ func (l *localRun) run(ctx context.Context) (err error) {
 }
 
 // prepare checks the inputs before anything starts, so a missing build is a clear usage error
-// and not a handler that never comes up.
-func (l *localRun) prepare() error {
+// and not a handler that never comes up. The examples are judged by the CLI that will send them.
+func (l *stack) prepare(ctx context.Context) error {
 	var err error
 	if l.dist, err = filepath.Abs(l.distArg); err != nil {
 		return err
@@ -194,6 +233,9 @@ func (l *localRun) prepare() error {
 			return usageErrorf("%s has no %s: stage the app first with 'make package' (or use 'make run')", l.distArg, need)
 		}
 	}
+	if l.appreg, l.appregName, err = findAppreg(l.appregArg); err != nil {
+		return usageErrorf("%w", err)
+	}
 	files, err := filepath.Glob(filepath.Join(l.examplesArg, "*.json"))
 	if err != nil {
 		return usageErrorf("--examples: %w", err)
@@ -202,21 +244,29 @@ func (l *localRun) prepare() error {
 		return usageErrorf("no example requests (*.json) in %s", l.examplesArg)
 	}
 	sort.Strings(files)
-	lim := registrar.Limits{MaxLifetimeDays: 180, DefaultLifetimeDays: 90}
 	for _, file := range files {
-		raw, err := l.c.readFile(file)
+		raw, err := os.ReadFile(file)
 		if err != nil {
 			return usageErrorf("%w", err)
 		}
-		body := l.c.withRequestID(raw, "")
-		reg, reasons := registrar.ParseRegistration(body, lim)
-		if len(reasons) > 0 {
-			fmt.Fprintf(l.c.stderr, "%s local: example %s is not a valid request:\n", l.c.prog, file)
-			printReasons(l.c.stderr, reasons)
+		var head struct {
+			RequestID  string `json:"requestId"`
+			ClientName string `json:"clientName"`
+		}
+		_ = json.Unmarshal(raw, &head) // a broken file is reported by validate below
+		if head.RequestID == "" {
+			head.RequestID = uuid.NewString()
+		}
+		code, _, errOut, err := l.runAppreg(ctx, nil, nil, "validate", "--file", file)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			fmt.Fprintf(l.a.stderr, "azemu run: example %s is not a valid request:\n%s", file, indent(errOut, "  "))
 			return exitWith(exitUsage)
 		}
 		l.examples = append(l.examples, &exampleRun{
-			file: file, name: filepath.Base(file), body: body, requestID: reg.RequestID, client: reg.ClientName,
+			file: file, name: filepath.Base(file), requestID: head.RequestID, client: head.ClientName,
 		})
 	}
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
@@ -240,7 +290,69 @@ func (l *localRun) prepare() error {
 	return err
 }
 
-func (l *localRun) closeLogs() {
+// findAppreg finds the operator CLI: the flag, else the binary next to azemu (make build puts
+// both in bin/), else appreg on PATH. display is how the printed commands should invoke it.
+func findAppreg(flagValue string) (path, display string, err error) {
+	if flagValue != "" {
+		abs, err := filepath.Abs(flagValue)
+		if err != nil {
+			return "", "", err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return "", "", fmt.Errorf("--appreg: %w", err)
+		}
+		return abs, flagValue, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		next := filepath.Join(filepath.Dir(exe), "appreg")
+		if _, err := os.Stat(next); err == nil {
+			display = next
+			if wd, err := os.Getwd(); err == nil {
+				if rel, err := filepath.Rel(wd, next); err == nil && !strings.HasPrefix(rel, "..") {
+					display = rel
+					if !strings.ContainsRune(rel, filepath.Separator) {
+						display = "." + string(filepath.Separator) + rel
+					}
+				}
+			}
+			return next, display, nil
+		}
+	}
+	if p, err := exec.LookPath("appreg"); err == nil {
+		return p, "appreg", nil
+	}
+	return "", "", errors.New("no appreg CLI next to azemu or on PATH: build it with 'make build', or pass --appreg")
+}
+
+// runAppreg runs the operator CLI against the local stack, as a person would from a second
+// terminal, and returns its exit status and output. onStderr, if set, sees each line of its
+// stderr as it comes.
+func (l *stack) runAppreg(ctx context.Context, stdin io.Reader, onStderr func(string), args ...string) (int, string, string, error) {
+	cmd := exec.CommandContext(ctx, l.appreg, args...)
+	cmd.Env = l.baseEnv()
+	if l.settings != nil {
+		cmd.Env = append(cmd.Env, "APPREG_ENDPOINTS="+filepath.Join(l.dir, endpoints.FileName))
+		for _, k := range []string{config.EnvRegistrationQueue, config.EnvRotationQueue, config.EnvEventsTopic} {
+			cmd.Env = append(cmd.Env, k+"="+l.settings[k])
+		}
+	}
+	var out, errOut bytes.Buffer
+	cmd.Stdin, cmd.Stdout = stdin, &out
+	cmd.Stderr = &lineWriter{buf: &errOut, line: onStderr}
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errOut.String(), nil
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		return ee.ExitCode(), out.String(), errOut.String(), nil
+	case ctx.Err() != nil:
+		return 0, "", "", exitWith(exitRuntime)
+	}
+	return 0, "", "", fmt.Errorf("running %s: %w", l.appregName, err)
+}
+
+func (l *stack) closeLogs() {
 	for _, f := range l.logs {
 		_ = f.Close()
 	}
@@ -250,7 +362,7 @@ func (l *localRun) closeLogs() {
 // all pointing at the local Azure. The handler signs in as the managed identity through the
 // App Service endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER), as it does in Azure. The file holds
 // the local Service Bus key, so it is owner-only; the key is never printed.
-func (l *localRun) writeSettings(ep endpoints.Endpoints) (map[string]string, config.Config, error) {
+func (l *stack) writeSettings(ep endpoints.Endpoints) error {
 	values := map[string]string{
 		"FUNCTIONS_WORKER_RUNTIME": "custom",
 		"AzureWebJobsStorage":      "",
@@ -275,41 +387,41 @@ func (l *localRun) writeSettings(ep endpoints.Endpoints) (map[string]string, con
 		config.EnvEditSpacing: "1s",
 		config.EnvLogLevel:    "info",
 	}
-	cfg, err := config.Load(func(k string) string { return values[k] }, config.Need{Tenant: true, Vault: true, ServiceBus: true})
-	if err != nil {
-		return nil, cfg, fmt.Errorf("local settings: %w", err)
+	if _, err := config.Load(func(k string) string { return values[k] }, config.Need{Tenant: true, Vault: true, ServiceBus: true}); err != nil {
+		return fmt.Errorf("local settings: %w", err)
 	}
 	b, err := json.MarshalIndent(struct {
 		IsEncrypted bool              `json:"IsEncrypted"`
 		Values      map[string]string `json:"Values"`
 	}{false, values}, "", "  ")
 	if err != nil {
-		return nil, cfg, err
+		return err
 	}
 	path := filepath.Join(l.dist, "local.settings.json")
 	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
-		return nil, cfg, err
+		return err
 	}
 	if err := os.Chmod(path, 0o600); err != nil { // WriteFile keeps an existing file's mode
-		return nil, cfg, err
+		return err
 	}
-	return values, cfg, nil
+	l.settings = values
+	return nil
 }
 
-// handlerBaseEnv is the environment the handler starts from, before the app settings: only
+// baseEnv is the environment the handler and the CLI start from, before their settings: only
 // what a process needs to run. Inheriting this shell's AZURE_* or ServiceBusConnection* would
-// let a developer's own settings leak into the local handler.
-func (l *localRun) handlerBaseEnv() []string {
+// let a developer's own settings leak into the local stack.
+func (l *stack) baseEnv() []string {
 	env := []string{}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ", "LANG"} {
-		if v := l.c.getenv(k); v != "" {
+		if v := l.a.getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}
 	}
 	return env
 }
 
-func (l *localRun) waitReady(ctx context.Context, events <-chan funchost.HandlerEvent, hostDone chan error) error {
+func (l *stack) waitReady(ctx context.Context, events <-chan funchost.HandlerEvent, hostDone chan error) error {
 	deadline := time.NewTimer(90 * time.Second)
 	defer deadline.Stop()
 	for {
@@ -336,63 +448,45 @@ func (l *localRun) waitReady(ctx context.Context, events <-chan funchost.Handler
 	}
 }
 
-// registerExamples enqueues every example and prints each outcome as it arrives.
-func (l *localRun) registerExamples(ctx context.Context) bool {
-	w, err := l.bus.watch()
-	if err != nil {
-		l.say("  cannot read events: %v", err)
-		return false
-	}
-	defer w.close()
-	if _, err := w.poll(ctx); err != nil { // start after anything already there
-		l.say("  cannot read events: %v", err)
-		return false
-	}
+// registerExamples enqueues every example with `appreg enqueue --wait`, all at once, and prints
+// each outcome as it arrives.
+func (l *stack) registerExamples(ctx context.Context) bool {
 	l.say("registering %d example request(s) from %s…", len(l.examples), l.examplesArg)
-	byID := map[string]*exampleRun{}
+	var wg sync.WaitGroup
 	for _, ex := range l.examples {
-		err := l.bus.sendJSON(ctx, l.bus.cfg.RegistrationQueue, ex.requestID, ex.body, map[string]any{"clientName": ex.client})
-		if err != nil {
-			l.say("  %s: not sent: %v", ex.name, err)
-			continue
-		}
-		byID[ex.requestID] = ex
-		l.say("  enqueued %s (%s, request %s)", ex.name, ex.client, ex.requestID)
-	}
-	pending := len(byID)
-	deadline := time.Now().Add(l.timeout)
-	for pending > 0 {
-		_, err := w.wait(ctx, l.c.poll, deadline, func(e seenEvent) bool {
-			ex := byID[e.Event.RequestID]
-			if ex == nil || ex.outcome != nil || !terminal(e.Event.Type) {
-				return false
-			}
-			ev := e.Event
-			ex.outcome = &ev
-			pending--
-			fmt.Fprint(l.c.stdout, indent(outcomeText(ev), "  "))
-			return pending == 0
-		})
-		if err != nil {
-			for _, ex := range l.examples {
-				if byID[ex.requestID] != nil && ex.outcome == nil {
-					l.say("  %s: no outcome: %v", ex.name, err)
+		wg.Go(func() {
+			enqueued := func(line string) {
+				if strings.HasPrefix(line, "enqueued request ") {
+					l.say("  enqueued %s (%s, request %s)", ex.name, ex.client, ex.requestID)
 				}
 			}
-			break
-		}
+			code, out, errOut, err := l.runAppreg(ctx, nil, enqueued, "enqueue", "--file", ex.file, "--request-id", ex.requestID,
+				"--wait", "--timeout", l.timeout.String())
+			switch {
+			case err != nil:
+				l.say("  %s: not sent: %v", ex.name, err)
+			case code == 0:
+				ex.registered = true
+				l.print(indent(out, "  "))
+			case out != "":
+				l.print(indent(out, "  ")) // a rejection or failure: its event says why
+			default:
+				l.print(indent(fmt.Sprintf("%s: no outcome (%s enqueue exited %d):\n%s", ex.name, l.appregName, code, indent(errOut, "  ")), "  "))
+			}
+		})
 	}
+	wg.Wait()
 	ok := true
 	for _, ex := range l.examples {
-		ok = ok && ex.outcome != nil && ex.outcome.Type == registrar.EventRegistered
+		ok = ok && ex.registered
 	}
 	return ok
 }
 
 // rotation shows the two ways a secret is rotated: the scheduler's scan (fired now rather than
 // on its schedule) and an on-demand job for one client.
-func (l *localRun) rotation(ctx context.Context) bool {
-	l.say("rotation: running the ScheduleRotations timer now (schedule %s)…", l.bus.cfg.RotationSchedule)
+func (l *stack) rotation(ctx context.Context) bool {
+	l.say("rotation: running the ScheduleRotations timer now (schedule %s)…", l.settings[config.EnvRotationSchedule])
 	ok := true
 	inv, err := l.fireTimer(ctx, "ScheduleRotations")
 	switch {
@@ -411,7 +505,7 @@ func (l *localRun) rotation(ctx context.Context) bool {
 
 	var target string
 	for _, ex := range l.examples {
-		if ex.outcome != nil && ex.outcome.Type == registrar.EventRegistered {
+		if ex.registered {
 			target = ex.client
 			break
 		}
@@ -420,22 +514,22 @@ func (l *localRun) rotation(ctx context.Context) bool {
 		l.say("rotation: no registered client to rotate")
 		return false
 	}
-	l.say("rotation: on-demand rotation of %s (what '%s rotate %s' sends)…", target, l.c.prog, target)
-	job := registrar.RotationJob{ClientName: target, Reason: registrar.ReasonOnDemand, RequestedAt: l.c.now().UTC()}
-	var out strings.Builder
-	sub := *l.c
-	sub.stdout, sub.stderr = &out, io.Discard
-	err = sub.sendRotation(ctx, l.bus, job, true, l.timeout, false)
-	fmt.Fprint(l.c.stdout, indent(out.String(), "  "))
-	if ee := (*exitError)(nil); err != nil && (!errors.As(err, &ee) || !ee.printed) {
-		l.say("  %v", err) // a rejection or failure is in the output already
+	l.say("rotation: on-demand rotation of %s ('%s rotate %s --wait')…", target, l.appregName, target)
+	code, out, errOut, err := l.runAppreg(ctx, nil, nil, "rotate", target, "--wait", "--timeout", l.timeout.String())
+	if err != nil {
+		l.say("  %v", err)
+		return false
 	}
-	return ok && err == nil
+	l.print(indent(out, "  "))
+	if code != 0 {
+		l.print(indent(errOut, "  "))
+	}
+	return ok && code == 0
 }
 
 // fireTimer runs a timer function now. The host serves FireTimer once its functions are
 // listening, a moment after the handler is ready.
-func (l *localRun) fireTimer(ctx context.Context, name string) (funchost.Invocation, error) {
+func (l *stack) fireTimer(ctx context.Context, name string) (funchost.Invocation, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		tctx, cancel := context.WithTimeout(ctx, l.timeout)
@@ -452,18 +546,18 @@ func (l *localRun) fireTimer(ctx context.Context, name string) (funchost.Invocat
 	}
 }
 
-func (l *localRun) instructions() {
-	endpoints := filepath.Join(l.dir, "endpoints.json")
-	p := l.c.prog
+func (l *stack) instructions() {
+	ep := filepath.Join(l.dir, endpoints.FileName)
+	p := l.appregName
 	example := filepath.Join(l.examplesArg, l.examples[0].name)
 	l.say("")
 	l.say("The local stack is running. In a second terminal:")
 	l.say("")
-	l.say("  APPREG_ENDPOINTS=%s %s enqueue --file %s --wait", endpoints, p, example)
+	l.say("  APPREG_ENDPOINTS=%s %s enqueue --file %s --wait", ep, p, example)
 	l.say("")
 	l.say("or export it once and use any command:")
 	l.say("")
-	l.say("  export APPREG_ENDPOINTS=%s", endpoints)
+	l.say("  export APPREG_ENDPOINTS=%s", ep)
 	l.say("  %s enqueue --client-name my-new-client --lifetime-days 30 --requested-by \"$USER\" --wait", p)
 	l.say("  %s rotate %s --wait", p, l.examples[0].client)
 	l.say("  %s events --follow", p)
@@ -473,11 +567,37 @@ func (l *localRun) instructions() {
 	l.say("Press Ctrl-C to stop.")
 }
 
-// outcomeText is printOutcome into a string.
-func outcomeText(e registrar.Event) string {
+func indent(s, prefix string) string {
 	var b strings.Builder
-	printOutcome(&b, e)
+	for _, line := range strings.SplitAfter(s, "\n") {
+		if line != "" {
+			b.WriteString(prefix + line)
+		}
+	}
 	return b.String()
+}
+
+// lineWriter keeps what it is written and shows each complete line to line.
+type lineWriter struct {
+	buf     *bytes.Buffer
+	line    func(string)
+	pending []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	if w.line == nil {
+		return len(p), nil
+	}
+	w.pending = append(w.pending, p...)
+	for {
+		i := bytes.IndexByte(w.pending, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.line(string(w.pending[:i]))
+		w.pending = w.pending[i+1:]
+	}
 }
 
 // splitHandler sends the handler's own output (which funchost forwards as "handler output"

@@ -9,38 +9,50 @@ import (
 	"testing"
 	"time"
 
-	"appreg/internal/testutil"
-
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"appreg/emulator/azemu"
+	"appreg/emulator/funchost"
 	"appreg/internal/endpoints"
+	"appreg/internal/testutil"
 )
 
-// TestLocalOnce runs `appreg local --once` end to end: the real handler binary, started by the
-// Functions host simulator, registers the repository's examples against the local Azure. It
-// builds the handler (msgraph makes that slow on a cold cache), so -short skips it.
-func TestLocalOnce(t *testing.T) {
+// TestRunOnce runs `azemu run --once` end to end: the real handler binary, started by the
+// Functions host simulator, registers the repository's examples against the local Azure, sent by
+// the real appreg CLI. It builds both (msgraph makes the handler slow on a cold cache), so -short
+// skips it.
+func TestRunOnce(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the handler; skipped with -short")
+		t.Skip("builds the handler and the CLI; skipped with -short")
 	}
-	root := repoRoot(t)
-	dist := stage(t, root)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	bin := t.TempDir()
+	dist := filepath.Join(bin, "dist")
+	if err := funchost.Stage(ctx, root, dist, nil); err != nil {
+		t.Fatal(err)
+	}
+	appreg := filepath.Join(bin, "appreg")
+	build := exec.CommandContext(ctx, "go", "build", "-o", appreg, "./cmd/appreg")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building appreg: %v\n%s", err, out)
+	}
 	runDir := filepath.Join(t.TempDir(), "run")
 
 	var secrets []string
 	var out, errb testutil.Buffer
-	c := newCLI(func(k string) string { return os.Getenv(k) }, &out, &errb)
-	c.poll = 50 * time.Millisecond
-	c.hooks.beforeStop = func(ctx context.Context, emu *azemu.Server) {
+	a := &app{stdout: &out, stderr: &errb, getenv: os.Getenv, beforeStop: func(ctx context.Context, emu *azemu.Server) {
 		secrets = readSecrets(t, ctx, emu)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	code := c.main(ctx, []string{"local", "--dist", dist, "--dir", runDir, "--examples", filepath.Join(root, "examples"), "--once"})
+	}}
+	code := a.main(ctx, []string{"run", "--dist", dist, "--dir", runDir, "--examples", filepath.Join(root, "examples"), "--once", "--appreg", appreg})
 	stdout := out.String()
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nhandler.log:\n%s", code, stdout, errb.String(), tail(t, filepath.Join(runDir, "handler.log")))
@@ -49,7 +61,8 @@ func TestLocalOnce(t *testing.T) {
 	examples, _ := filepath.Glob(filepath.Join(root, "examples", "*.json"))
 	for _, ex := range examples {
 		client := strings.TrimSuffix(filepath.Base(ex), ".json")
-		if !strings.Contains(stdout, "registered "+client+"\n") || !strings.Contains(stdout, "/secrets/"+client+"-client-secret/") {
+		if !strings.Contains(stdout, "registered "+client+"\n") || !strings.Contains(stdout, "/secrets/"+client+"-client-secret/") ||
+			!strings.Contains(stdout, "enqueued "+filepath.Base(ex)+" ("+client+", request ") {
 			t.Errorf("no registration of %s in:\n%s", client, stdout)
 		}
 	}
@@ -89,42 +102,6 @@ func TestLocalOnce(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dist, "local.settings.json")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("local.settings.json: %v %v", fi.Mode(), err)
-	}
-}
-
-// stage builds what `make package` stages, for this machine: host.json, one folder per function
-// and the handler.
-func stage(tb testing.TB, root string) string {
-	tb.Helper()
-	dist := filepath.Join(tb.TempDir(), "dist")
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dist, "handler"), "./handler")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("building the handler: %v\n%s", err, out)
-	}
-	copyFile(tb, filepath.Join(root, "host.json"), filepath.Join(dist, "host.json"))
-	fns, _ := filepath.Glob(filepath.Join(root, "functions", "*", "function.json"))
-	if len(fns) == 0 {
-		tb.Fatal("no functions/*/function.json")
-	}
-	for _, fn := range fns {
-		name := filepath.Base(filepath.Dir(fn))
-		copyFile(tb, fn, filepath.Join(dist, name, "function.json"))
-	}
-	return dist
-}
-
-func copyFile(tb testing.TB, from, to string) {
-	tb.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		tb.Fatal(err)
 	}
 }
 
