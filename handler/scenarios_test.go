@@ -14,8 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
-	"appreg/emulator/graph"
-	"appreg/emulator/keyvault"
+	"appreg/emulator/graphemu"
+	"appreg/emulator/keyvaultemu"
 	"appreg/internal/registrar"
 )
 
@@ -266,7 +266,7 @@ func TestE2EOrphanSweep(t *testing.T) {
 func TestE2EGraphThrottling(t *testing.T) {
 	h := newHarness(t, nil)
 	// Two 429s with Retry-After: kiota's retry handler waits them out within one invocation.
-	if err := h.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpAddPassword, Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 2}); err != nil {
+	if err := h.emu.Graph.InjectFault(graphemu.Fault{Operation: graphemu.OpAddPassword, Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 2}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -281,7 +281,7 @@ func TestE2EGraphThrottling(t *testing.T) {
 
 func TestE2EKeyVaultFailureCompensates(t *testing.T) {
 	h := newHarness(t, nil)
-	if err := h.emu.KeyVault.InjectFault(keyvault.Fault{Operation: "setSecret", Status: http.StatusInternalServerError}); err != nil {
+	if err := h.emu.KeyVault.InjectFault(keyvaultemu.Fault{Operation: "setSecret", Status: http.StatusInternalServerError}); err != nil {
 		t.Fatal(err)
 	}
 	body := []byte(`{"requestId":"r-kv","clientName":"kv-down"}`)

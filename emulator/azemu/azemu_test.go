@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
 	"appreg/internal/azauth"
+	"appreg/internal/endpoints"
 	"appreg/internal/keyvault"
 	"appreg/internal/registrar"
 )
@@ -67,7 +68,7 @@ func TestSharedOriginServesEveryService(t *testing.T) {
 		t.Errorf("unauthenticated Graph call: %d", res.StatusCode)
 	}
 	// Entra's metadata, and each service's controls under its own prefix.
-	for _, path := range []string{"/" + ep.TenantID + "/v2.0/.well-known/openid-configuration", "/_emu/endpoints", "/_emu/graph/state", "/_emu/keyvault/state", "/_emu/entra/stats", "/_emu/servicebus/stats?entity=app-registrations"} {
+	for _, path := range []string{"/" + ep.TenantID + "/v2.0/.well-known/openid-configuration", "/_emu/endpoints", "/_emu/graph/state", "/_emu/keyvault/state", "/_emu/entra/stats", "/_emu/servicebus/counts?entity=app-registrations"} {
 		if res := get(t, s, path); res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d", path, res.StatusCode)
 		}
@@ -115,7 +116,7 @@ func TestWriteDirRoundTrip(t *testing.T) {
 	if err := s.WriteDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	ep, err := ReadEndpoints(dir)
+	ep, err := endpoints.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
