@@ -18,12 +18,7 @@ build: ## build the handler, azemu, funchost and appreg into bin/
 
 .PHONY: package
 package: ## stage dist/: host.json, one folder per function, a static linux/amd64 handler
-	rm -rf $(DIST)
-	mkdir -p $(DIST)
-	cp host.json $(DIST)/
-	for f in functions/*/; do mkdir -p $(DIST)/$$(basename $$f) && cp $$f/function.json $(DIST)/$$(basename $$f)/; done
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags='-s -w' -o $(DIST)/handler ./handler
-	@echo "staged $(DIST)/: $$(cd $(DIST) && ls | tr '\n' ' ')"
+	$(GO) run ./cmd/azemu stage --dist $(DIST) --release --goos linux --goarch amd64
 
 RUN_DIR ?= .run
 EXAMPLES ?= examples
@@ -35,7 +30,7 @@ run: build package ## run everything locally: local Azure, Functions host, handl
 		echo "rebuilding $(DIST)/handler for $$($(GO) env GOOS)/$$($(GO) env GOARCH) to run it here"; \
 		$(GO) build -o $(DIST)/handler ./handler; \
 	fi
-	$(BIN)/appreg local --dist $(DIST) --dir $(RUN_DIR) --examples $(EXAMPLES)$(if $(RUN_ONCE), --once)
+	$(BIN)/azemu run --dist $(DIST) --dir $(RUN_DIR) --examples $(EXAMPLES)$(if $(RUN_ONCE), --once)
 
 .PHONY: test
 test: ## vet and run every test (the local Azure runs in-process; nothing leaves this machine)

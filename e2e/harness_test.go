@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -24,10 +23,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"appreg/emulator/azemu"
+	"appreg/emulator/funchost"
 	"appreg/internal/registrar"
 )
 
-// bin holds the binaries TestMain builds: handler (staged with host.json and the functions),
+// bin holds what TestMain builds: dist/, an app staged with the handler (linked into each stack),
 // funchost and appreg.
 var bin string
 
@@ -53,7 +53,11 @@ func TestMain(m *testing.M) {
 }
 
 func build(dir string) error {
-	for target, pkg := range map[string]string{"dist/handler": "./handler", "funchost": "./cmd/funchost", "appreg": "./cmd/appreg"} {
+	// The handler is staged once here and linked into each stack's app by the same function.
+	if err := funchost.Stage(context.Background(), "..", filepath.Join(dir, "dist"), nil); err != nil {
+		return err
+	}
+	for target, pkg := range map[string]string{"funchost": "./cmd/funchost", "appreg": "./cmd/appreg"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, target), pkg)
 		cmd.Dir = ".."
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -126,18 +130,8 @@ func newStack(t *testing.T, settings map[string]string) *stack {
 
 func (s *stack) stage() {
 	s.t.Helper()
-	copyFile(s.t, "../host.json", filepath.Join(s.dist, "host.json"))
-	fns, _ := filepath.Glob("../functions/*/function.json")
-	for _, f := range fns {
-		name := filepath.Base(filepath.Dir(f))
-		if err := os.MkdirAll(filepath.Join(s.dist, name), 0o755); err != nil {
-			s.t.Fatal(err)
-		}
-		copyFile(s.t, f, filepath.Join(s.dist, name, "function.json"))
-	}
-	if err := os.Link(filepath.Join(bin, "dist/handler"), filepath.Join(s.dist, "handler")); err != nil {
-		copyFile(s.t, filepath.Join(bin, "dist/handler"), filepath.Join(s.dist, "handler"))
-		os.Chmod(filepath.Join(s.dist, "handler"), 0o755)
+	if err := funchost.Stage(context.Background(), "..", s.dist, &funchost.StageOptions{Handler: filepath.Join(bin, "dist", "handler")}); err != nil {
+		s.t.Fatal(err)
 	}
 	b, _ := json.MarshalIndent(map[string]any{"IsEncrypted": false, "Values": s.settings}, "", "  ")
 	if err := os.WriteFile(filepath.Join(s.dist, "local.settings.json"), b, 0o600); err != nil {
@@ -311,7 +305,7 @@ func (s *stack) signIn(appID, secret string) error {
 func (s *stack) assertNoSecretPrinted() {
 	kv := s.vaultClient()
 	printed := s.hostOut.String() + s.logs.String()
-	for _, sec := range s.emu.KeyVault.Snapshot().Secrets {
+	for _, sec := range s.emu.KeyVault.State().Secrets {
 		for _, v := range sec.Versions {
 			res, err := kv.GetSecret(context.Background(), sec.Name, v.Version, nil)
 			if err != nil || res.Value == nil || len(*res.Value) < 8 {
@@ -321,25 +315,6 @@ func (s *stack) assertNoSecretPrinted() {
 				s.t.Errorf("the value of %s/%s appears in the output", sec.Name, v.Version)
 			}
 		}
-	}
-}
-
-func copyFile(tb testing.TB, from, to string) {
-	tb.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer in.Close()
-	out, err := os.Create(to)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		tb.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		tb.Fatal(err)
 	}
 }
 

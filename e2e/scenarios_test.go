@@ -16,7 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
-	"appreg/emulator/graph"
+	"appreg/emulator/graphemu"
 	"appreg/internal/registrar"
 )
 
@@ -46,7 +46,7 @@ func TestBadRequestIsRejectedNotRetried(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	s.waitFor("the message to be settled", 10*time.Second, func() bool {
-		st, _ := s.emu.ServiceBus.Stats("app-registrations")
+		st, _ := s.emu.ServiceBus.Counts("app-registrations")
 		return st.Active == 0 && st.Locked == 0
 	})
 	if n := strings.Count(s.hostOut.String(), "messageId=bad-1"); n == 0 {
@@ -59,7 +59,7 @@ func TestBadRequestIsRejectedNotRetried(t *testing.T) {
 
 func TestPoisonRequestDeadLettersThenResubmits(t *testing.T) {
 	s := newStack(t, nil)
-	if err := s.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpUpsertApplication, Status: http.StatusInternalServerError}); err != nil {
+	if err := s.emu.Graph.InjectFault(graphemu.Fault{Operation: graphemu.OpUpsertApplication, Status: http.StatusInternalServerError}); err != nil {
 		t.Fatal(err)
 	}
 	code, ev := s.enqueueWait(`{"requestId":"poison-1","clientName":"always-fails"}`, 90*time.Second)
@@ -158,12 +158,12 @@ var readyPID = regexp.MustCompile(`handler ready" pid=(\d+)`)
 func TestHandlerKilledMidFlight(t *testing.T) {
 	s := newStack(t, nil)
 	// Hold addPassword long enough to kill the handler while the invocation is in flight.
-	if err := s.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpAddPassword, Latency: 4 * time.Second, Count: 1}); err != nil {
+	if err := s.emu.Graph.InjectFault(graphemu.Fault{Operation: graphemu.OpAddPassword, Latency: 4 * time.Second, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	sendRaw(t, s, "kill-1", `{"requestId":"kill-1","clientName":"survivor"}`)
 	s.waitFor("the invocation to reach addPassword", 30*time.Second, func() bool {
-		return s.emu.Graph.Stats().Operations[graph.OpAddPassword] > 0
+		return s.emu.Graph.Stats().Operations[graphemu.OpAddPassword] > 0
 	})
 	m := readyPID.FindAllStringSubmatch(s.hostOut.String(), -1)
 	if len(m) == 0 {
@@ -201,7 +201,7 @@ func TestCompromisedRotationRevokesBeforeWaitReturns(t *testing.T) {
 		t.Fatalf("test premise: the secret should sign in: %v", err)
 	}
 	// Three transient failures of the removal: retried, never announced as done before it is.
-	if err := s.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpRemovePassword, Status: http.StatusInternalServerError, Count: 3}); err != nil {
+	if err := s.emu.Graph.InjectFault(graphemu.Fault{Operation: graphemu.OpRemovePassword, Status: http.StatusInternalServerError, Count: 3}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -222,7 +222,7 @@ func TestCompromisedRotationRevokesBeforeWaitReturns(t *testing.T) {
 	// A removal that keeps failing: the CLI exits non-zero and names the password that still works.
 	s.emu.Graph.Replicate()
 	_, leaked = s.secretValue("leaky", "")
-	if err := s.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpRemovePassword, Status: http.StatusForbidden}); err != nil {
+	if err := s.emu.Graph.InjectFault(graphemu.Fault{Operation: graphemu.OpRemovePassword, Status: http.StatusForbidden}); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut = s.appreg(ctx, "rotate", "leaky", "--compromised", "--wait")

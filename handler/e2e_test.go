@@ -409,7 +409,7 @@ func (h *harness) servicePrincipals(appID string) int {
 }
 
 func (h *harness) versions(name string) int {
-	for _, s := range h.emu.KeyVault.Snapshot().Secrets {
+	for _, s := range h.emu.KeyVault.State().Secrets {
 		if s.Name == name {
 			return len(s.Versions)
 		}
@@ -443,7 +443,7 @@ func (h *harness) checkSecretsWorkAndNeverLeak() {
 		t.Fatal(err)
 	}
 	secrets := append([]string(nil), h.tap.secrets...)
-	for _, s := range h.emu.KeyVault.Snapshot().Secrets {
+	for _, s := range h.emu.KeyVault.State().Secrets {
 		if s.State != "active" || len(s.Versions) == 0 {
 			continue
 		}

@@ -14,8 +14,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
-	"appreg/emulator/graph"
-	"appreg/emulator/keyvault"
+	"appreg/emulator/graphemu"
+	"appreg/emulator/keyvaultemu"
 	"appreg/internal/config"
 	"appreg/internal/registrar"
 )
@@ -269,7 +269,7 @@ func TestE2EOrphanSweep(t *testing.T) {
 func TestE2EGraphThrottling(t *testing.T) {
 	h := newHarness(t, nil)
 	// Two 429s with Retry-After: kiota's retry handler waits them out within one invocation.
-	if err := h.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpAddPassword, Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 2}); err != nil {
+	if err := h.emu.Graph.InjectFault(graphemu.Fault{Operation: graphemu.OpAddPassword, Status: http.StatusTooManyRequests, RetryAfter: time.Second, Count: 2}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -285,7 +285,7 @@ func TestE2EGraphThrottling(t *testing.T) {
 func TestE2EKeyVaultFailureCompensates(t *testing.T) {
 	// A short budget, so each delivery hands the message back within a second.
 	h := newHarness(t, map[string]string{config.EnvRetryBudget: "3s", config.EnvAttemptTimeout: "2s"})
-	if err := h.emu.KeyVault.InjectFault(keyvault.Fault{Operation: "setSecret", Status: http.StatusInternalServerError}); err != nil {
+	if err := h.emu.KeyVault.InjectFault(keyvaultemu.Fault{Operation: "setSecret", Status: http.StatusInternalServerError}); err != nil {
 		t.Fatal(err)
 	}
 	body := []byte(`{"requestId":"r-kv","clientName":"kv-down"}`)
@@ -439,10 +439,10 @@ func TestPreflight(t *testing.T) {
 			t.Errorf("check %q failed against a correctly wired local Azure: %s", r.Name, r.Error)
 		}
 	}
-	if err := h.emu.Graph.InjectFault(graph.Fault{Operation: graph.OpListApplications, Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Count: 1}); err != nil {
+	if err := h.emu.Graph.InjectFault(graphemu.Fault{Operation: graphemu.OpListApplications, Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Count: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.emu.KeyVault.InjectFault(keyvault.Fault{Operation: "getSecrets", Status: http.StatusForbidden, Code: "Forbidden", Count: 1}); err != nil {
+	if err := h.emu.KeyVault.InjectFault(keyvaultemu.Fault{Operation: "getSecrets", Status: http.StatusForbidden, Code: "Forbidden", Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	failed := map[string]string{}

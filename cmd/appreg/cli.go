@@ -2,25 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
-	"appreg/emulator/azemu"
 	"appreg/internal/config"
+	"appreg/internal/endpoints"
 )
 
 // Exit codes. They are API: scripts branch on them.
 const (
 	exitOK       = 0 // done; with --wait, the request succeeded
-	exitRuntime  = 1 // Service Bus unreachable, a send or settle failed, the local stack failed
+	exitRuntime  = 1 // Service Bus unreachable, a send or settle failed
 	exitUsage    = 2 // bad usage, invalid settings, or an invalid request (nothing was sent)
 	exitRejected = 3 // the handler rejected the request (event "rejected")
 	exitFailed   = 4 // the request failed for good and was dead-lettered (event "failed")
@@ -39,8 +37,7 @@ Commands:
   rotate     ask for an on-demand rotation of a client's secret; --wait for it
   deregister offboard a client: roles, passwords, app removed; its secret disabled
   events     list the outcome events; --follow keeps listening
-  dlq        list, show, resubmit or purge dead-lettered requests and rotation jobs
-  local      run the whole product on this machine (local Azure + Functions host + handler)
+  dlq        list, show, resubmit or purge dead-lettered commands
 
 Run '%[1]s <command> --help' for a command's flags.
 
@@ -49,7 +46,7 @@ Connection (the handler's own settings, read from the environment):
                                                   your Azure CLI / developer login (az login)
   ServiceBusConnection                            a connection string, the alternative
   APPREG_ENDPOINTS (or --endpoints FILE)          an endpoints.json of the local Azure
-                                                  ('%[1]s local' prints it); overrides both
+                                                  ('azemu run' prints it); overrides both
   COMMAND_QUEUE, EVENTS_TOPIC                     entity names (defaults as the handler's)
   EVENTS_SUBSCRIPTION                             subscription events are peeked from (appreg)
   MAX_SECRET_LIFETIME_DAYS, DEFAULT_SECRET_LIFETIME_DAYS, FHIR_SERVICES,
@@ -99,8 +96,6 @@ type cli struct {
 
 	poll time.Duration // how often a waiter peeks the events subscription
 	idle time.Duration // how long a dead-letter receive waits for one more message
-
-	hooks localHooks // tests observe `local` through these
 }
 
 func newCLI(getenv func(string) string, stdout, stderr io.Writer) *cli {
@@ -129,7 +124,6 @@ var commands = []command{
 	{"deregister", (*cli).deregister},
 	{"events", (*cli).events},
 	{"dlq", (*cli).dlq},
-	{"local", (*cli).local},
 }
 
 func (c *cli) main(ctx context.Context, args []string) int {
@@ -292,14 +286,10 @@ func (c *cli) eventsSubscription() string {
 
 // readEndpoints reads an endpoints.json written by azemu. Its CA file is not needed: the CLI
 // reaches the local Azure over Service Bus only, which is plain AMQP on loopback.
-func readEndpoints(path string) (azemu.Endpoints, error) {
-	var ep azemu.Endpoints
-	b, err := os.ReadFile(path)
+func readEndpoints(path string) (endpoints.Endpoints, error) {
+	ep, err := endpoints.Read(path)
 	if err != nil {
 		return ep, fmt.Errorf("endpoints: %w", err)
-	}
-	if err := json.Unmarshal(b, &ep); err != nil {
-		return ep, fmt.Errorf("endpoints %s: not an endpoints.json: %w", path, err)
 	}
 	if ep.ServiceBusConnectionString == "" {
 		return ep, fmt.Errorf("endpoints %s: no serviceBusConnectionString", path)

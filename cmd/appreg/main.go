@@ -1,6 +1,7 @@
 // Command appreg is the requester's and operator's side of appreg: it validates and enqueues
-// registration requests, asks for on-demand rotations, follows the outcome events, works the
-// dead-letter queues, and runs the whole product locally (`appreg local`, what `make run` runs).
+// registration requests, asks for on-demand rotations, follows the outcome events and works the
+// dead-letter queues. It ships to production, so it links nothing of the local Azure: running the
+// whole product locally is `azemu run` (what `make run` runs).
 //
 // It reads the same settings as the handler (internal/config), so it validates a request with the
 // same code and limits before sending it, and it never sees a secret: outcome events carry Key

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"appreg/emulator/azemu"
+	"appreg/internal/endpoints"
 )
 
 func TestServeWritesEndpointsAndStops(t *testing.T) {
@@ -29,7 +29,7 @@ func TestServeWritesEndpointsAndStops(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ep, err := azemu.ReadEndpoints(dir)
+	ep, err := endpoints.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,16 +49,27 @@ func TestServeWritesEndpointsAndStops(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	tests := []struct {
-		args []string
-		code int
+		args   []string
+		code   int
+		stderr string
 	}{
-		{nil, 2}, {[]string{"--help"}, 0}, {[]string{"serve", "--help"}, 0}, {[]string{"serve"}, 2}, {[]string{"bogus"}, 2},
-		{[]string{"serve", "--dir", t.TempDir(), "--log-level", "loud"}, 2},
+		{nil, 2, "Commands:"}, {[]string{"--help"}, 0, ""}, {[]string{"serve", "--help"}, 0, ""}, {[]string{"serve"}, 2, "--dir is required"},
+		{[]string{"bogus"}, 2, "unknown command"},
+		{[]string{"serve", "--dir", t.TempDir(), "--log-level", "loud"}, 2, "--log-level"},
+		{[]string{"run", "--help"}, 0, ""}, {[]string{"stage", "--help"}, 0, ""},
+		{[]string{"run", "--dist", "/nonexistent"}, 2, "make package"},
+		{[]string{"run", "extra"}, 2, "unexpected argument"},
+		{[]string{"stage", "--dist", t.TempDir(), "--root", "/nonexistent"}, 1, "no functions"},
 	}
 	for _, tt := range tests {
-		var out, errb bytes.Buffer
-		if code := run(context.Background(), tt.args, &out, &errb); code != tt.code {
-			t.Errorf("run(%v) = %d, want %d; stderr %s", tt.args, code, tt.code, errb.String())
-		}
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(context.Background(), tt.args, &out, &errb); code != tt.code || !strings.Contains(errb.String(), tt.stderr) {
+				t.Errorf("run(%v) = %d, want %d; stderr %s", tt.args, code, tt.code, errb.String())
+			}
+			if tt.code == 0 && !strings.Contains(out.String(), "Usage: azemu") {
+				t.Errorf("--help printed %q", out.String())
+			}
+		})
 	}
 }

@@ -1,6 +1,6 @@
 // Command funchost runs a staged Azure Functions custom-handler app (host.json
 // plus one folder per function) the way the Functions host does, against a
-// real Service Bus namespace or the local emulator. See internal/funchost.
+// real Service Bus namespace or the local emulator. See emulator/funchost.
 //
 //	funchost [--dir dist] [--settings dist/local.settings.json] [--log-level info]
 //
@@ -22,7 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"appreg/internal/funchost"
+	"appreg/emulator/funchost"
 )
 
 const usage = `Usage: funchost [flags]

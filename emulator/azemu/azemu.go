@@ -1,10 +1,8 @@
 package azemu
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,12 +12,14 @@ import (
 	"strings"
 	"time"
 
-	"appreg/emulator/entra"
-	"appreg/emulator/graph"
+	"appreg/emulator/emu"
+	"appreg/emulator/entraemu"
+	"appreg/emulator/graphemu"
 	"appreg/emulator/internal/ca"
 	"appreg/emulator/internal/token"
-	"appreg/emulator/keyvault"
-	"appreg/emulator/servicebus"
+	"appreg/emulator/keyvaultemu"
+	"appreg/emulator/servicebusemu"
+	"appreg/internal/endpoints"
 )
 
 // HandlerClientName is the display name of the seeded identity appreg's handler runs as.
@@ -30,10 +30,11 @@ const GraphRole = "Application.ReadWrite.OwnedBy"
 
 // Options configure a Server; nil or zero fields take the defaults.
 type Options struct {
-	HTTPSAddr        string             // Entra, Graph, Key Vault; "" = 127.0.0.1:0
-	AMQPAddr         string             // Service Bus; "" = 127.0.0.1:0
-	TenantID         string             // "" = a random GUID
-	ServiceBusConfig *servicebus.Config // nil = servicebus.DefaultConfig()
+	HTTPSAddr        string                // Entra, Graph, Key Vault; "" = 127.0.0.1:0
+	MSIAddr          string                // the managed-identity endpoint, plain HTTP; "" = 127.0.0.1:0
+	AMQPAddr         string                // Service Bus; "" = 127.0.0.1:0
+	TenantID         string                // "" = a random GUID
+	ServiceBusConfig *servicebusemu.Config // nil = servicebusemu.DefaultConfig()
 	// KeyVaultDeleteLag is how long Key Vault deletes take to settle; 0 = Key Vault emulator's default.
 	KeyVaultDeleteLag time.Duration
 	// Now drives Graph and Key Vault state: password and secret lifetimes, creation times, soft
@@ -44,49 +45,24 @@ type Options struct {
 	Logger *slog.Logger // nil = discard
 }
 
-// Endpoints is what a client needs to reach the local Azure: the shape of endpoints.json.
-type Endpoints struct {
-	TenantID                   string          `json:"tenantId"`
-	AuthorityHost              string          `json:"authorityHost"`
-	GraphBaseURL               string          `json:"graphBaseUrl"`
-	KeyVaultURL                string          `json:"keyVaultUrl"`
-	ManagedIdentity            ManagedIdentity `json:"managedIdentity"`
-	ServiceBusConnectionString string          `json:"serviceBusConnectionString"`
-	Clients                    []Client        `json:"clients"`
-	CAFile                     string          `json:"caFile"`
-	Controls                   string          `json:"controls"`
-}
-
-// ManagedIdentity is the App Service managed-identity endpoint: a process that sets
-// IDENTITY_ENDPOINT and IDENTITY_HEADER to these values gets tokens as ClientID.
-type ManagedIdentity struct {
-	Endpoint string `json:"endpoint"`
-	Header   string `json:"header"`
-	ClientID string `json:"clientId"`
-}
-
-// Client is a seeded app registration with a client secret.
-type Client struct {
-	Name         string `json:"name"`
-	ClientID     string `json:"clientId"`
-	ClientSecret string `json:"clientSecret"`
-}
-
-// Server is a running local Azure.
+// Server is a running local Azure. The four services' own values are exported for tests that
+// drive one of them in Go; over HTTP the same controls are under /_emu/<service>/.
 type Server struct {
-	Entra      *entra.Server
-	Graph      *graph.Server
-	KeyVault   *keyvault.Server
-	ServiceBus *servicebus.Server
+	Entra      *entraemu.Server
+	Graph      *graphemu.Server
+	KeyVault   *keyvaultemu.Server
+	ServiceBus *servicebusemu.Server
 
-	authority *ca.Authority
-	https     *http.Server
-	url       string
-	endpoints Endpoints
-	client    *http.Client
+	authority  *ca.Authority
+	https, msi *emu.HTTPServer
+	url        string
+	endpoints  endpoints.Endpoints
+	client     *http.Client
 }
 
-// NewServer starts every service; all accept connections when it returns.
+// NewServer starts every service; all accept connections when it returns. It listens on exactly
+// three sockets, the ones endpoints.json names: the HTTPS origin, the managed-identity endpoint
+// and Service Bus. The HTTP emulators run without listeners of their own, mounted on the origin.
 func NewServer(opts *Options) (_ *Server, err error) {
 	if opts == nil {
 		opts = &Options{}
@@ -100,8 +76,14 @@ func NewServer(opts *Options) (_ *Server, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{}
+	var httpsLn, msiLn net.Listener
 	defer func() {
 		if err != nil {
+			for _, ln := range []net.Listener{httpsLn, msiLn} {
+				if ln != nil {
+					ln.Close()
+				}
+			}
 			s.Close()
 		}
 	}()
@@ -112,101 +94,93 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", orDefault(opts.HTTPSAddr, "127.0.0.1:0"))
-	if err != nil {
-		return nil, fmt.Errorf("azemu: listen: %w", err)
+	if httpsLn, err = emu.Listen(opts.HTTPSAddr); err != nil {
+		return nil, fmt.Errorf("azemu: %w", err)
 	}
-	s.url = "https://" + ln.Addr().String()
+	if msiLn, err = emu.Listen(opts.MSIAddr); err != nil {
+		return nil, fmt.Errorf("azemu: managed identity: %w", err)
+	}
+	s.url = "https://" + httpsLn.Addr().String()
+	msiURL := "http://" + msiLn.Addr().String() + "/msi/token"
 
-	if s.Graph, err = graph.NewServer(&graph.Options{
+	if s.Graph, err = graphemu.NewServer(&graphemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: opts.TenantID, Now: now, Logger: log.With("service", "graph"),
+		NoListener: true,
 	}); err != nil {
-		ln.Close()
 		return nil, err
 	}
 	tenant := s.Graph.TenantID()
-	if s.Entra, err = entra.NewServer(&entra.Options{
+	if s.Entra, err = entraemu.NewServer(&entraemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: tenant, Clients: s.Graph, Now: time.Now, Logger: log.With("service", "entra"),
+		NoListener: true,
 	}); err != nil {
-		ln.Close()
 		return nil, err
 	}
-	if s.KeyVault, err = keyvault.NewServer(&keyvault.Options{
+	if s.KeyVault, err = keyvaultemu.NewServer(&keyvaultemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: tenant, AuthorityURL: s.url,
 		DeleteLag: opts.KeyVaultDeleteLag, Now: now, Logger: log.With("service", "keyvault"),
+		NoListener: true,
 	}); err != nil {
-		ln.Close()
 		return nil, err
 	}
-	if s.ServiceBus, err = servicebus.NewServer(&servicebus.Options{
+	if s.ServiceBus, err = servicebusemu.NewServer(&servicebusemu.Options{
 		Addr: opts.AMQPAddr, Config: opts.ServiceBusConfig, Logger: log.With("service", "servicebus"),
 	}); err != nil {
-		ln.Close()
 		return nil, err
 	}
 
 	appID, _, _, secret, err := s.Graph.SeedClient(HandlerClientName, []string{GraphRole})
 	if err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("azemu: seed %s: %w", HandlerClientName, err)
 	}
 	miClientID, _ := s.Graph.SeedManagedIdentity([]string{GraphRole})
 
-	s.endpoints = Endpoints{
+	s.endpoints = endpoints.Endpoints{
 		TenantID:      tenant,
 		AuthorityHost: s.url,
 		GraphBaseURL:  s.url,
 		KeyVaultURL:   s.url + "/",
-		ManagedIdentity: ManagedIdentity{
-			Endpoint: s.Entra.MSIURL(), Header: s.Entra.MSIHeader(), ClientID: miClientID,
+		ManagedIdentity: endpoints.ManagedIdentity{
+			Endpoint: msiURL, Header: s.Entra.MSIHeader(), ClientID: miClientID,
 		},
 		ServiceBusConnectionString: s.ServiceBus.ConnectionString(),
-		Clients:                    []Client{{Name: HandlerClientName, ClientID: appID, ClientSecret: secret}},
+		Clients:                    []endpoints.Client{{Name: HandlerClientName, ClientID: appID, ClientSecret: secret}},
 		CAFile:                     "ca.pem",
-		Controls:                   s.url + "/_emu/",
+		Controls:                   s.url + emu.Prefix,
 	}
-	s.client = &http.Client{Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{RootCAs: s.authority.Pool(), MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2: true,
-	}}
-	s.https = &http.Server{
-		Handler: s.routes(), TLSConfig: s.authority.ServerTLS(),
-		ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	go func() { _ = s.https.ServeTLS(ln, "", "") }()
-	log.Info("azemu listening", "url", s.url, "amqp", s.ServiceBus.Addr(), "msi", s.Entra.MSIURL(), "tenant", tenant)
+	s.client = emu.Client(s.authority.Pool())
+	s.https = emu.Serve(httpsLn, s.routes(), s.authority.ServerTLS(), log)
+	s.msi = emu.Serve(msiLn, s.Entra.MSIHandler(), nil, log)
+	httpsLn, msiLn = nil, nil // served: Close releases them now
+	log.Info("azemu listening", "url", s.url, "amqp", s.ServiceBus.Addr(), "msi", msiURL, "tenant", tenant)
 	return s, nil
 }
 
-// routes splits the shared origin between the services.
+// routes splits the shared origin between the services. Each service serves its own controls
+// under /_emu/<service>/, so they are routed by that prefix unchanged.
 func (s *Server) routes() http.Handler {
 	controls := map[string]http.Handler{
 		"entra":      s.Entra.Handler(),
 		"graph":      s.Graph.Handler(),
 		"keyvault":   s.KeyVault.Handler(),
-		"servicebus": nil, // its ControlHandler already serves /_emu/servicebus/…
+		"servicebus": s.ServiceBus.Handler(),
 	}
-	sbControls := s.ServiceBus.ControlHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
-		case p == "/_emu/endpoints":
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			_ = json.NewEncoder(w).Encode(s.endpoints)
-		case strings.HasPrefix(p, "/_emu/servicebus/"):
-			sbControls.ServeHTTP(w, r)
-		case strings.HasPrefix(p, "/_emu/"):
-			svc, rest, _ := strings.Cut(strings.TrimPrefix(p, "/_emu/"), "/")
+		case p == emu.Prefix+"endpoints" && r.Method == http.MethodGet:
+			emu.WriteJSON(w, http.StatusOK, s.endpoints)
+		case p == emu.Prefix+"reset" && r.Method == http.MethodPost:
+			s.Reset()
+			w.WriteHeader(http.StatusNoContent)
+		case strings.HasPrefix(p, emu.Prefix):
+			svc, _, _ := strings.Cut(strings.TrimPrefix(p, emu.Prefix), "/")
 			h := controls[svc]
 			if h == nil {
-				http.Error(w, `{"error":{"code":"NotFound","message":"no such emulator control"}}`, http.StatusNotFound)
+				emu.WriteError(w, http.StatusNotFound, "NotFound", "no emulator control at "+p+"; services: entra, graph, keyvault, servicebus")
 				return
 			}
-			// Each emulator serves its controls at its own /_emu/; strip the service name.
-			r2 := r.Clone(r.Context())
-			r2.URL.Path = "/_emu/" + rest
-			r2.URL.RawPath = ""
-			h.ServeHTTP(w, r2)
+			h.ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/v1.0/") || p == "/v1.0":
 			s.Graph.Handler().ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/secrets") || strings.HasPrefix(p, "/deletedsecrets"):
@@ -217,11 +191,21 @@ func (s *Server) routes() http.Handler {
 	})
 }
 
+// Reset resets every service (see package emu): faults, latency and statistics are cleared,
+// Graph keeps only the seeded identities, Key Vault and Service Bus are emptied. Endpoints, the
+// CA and the seeded identities' credentials stay valid.
+func (s *Server) Reset() {
+	s.Entra.Reset()
+	s.Graph.Reset()
+	s.KeyVault.Reset()
+	s.ServiceBus.Reset()
+}
+
 // URL is the shared HTTPS origin.
 func (s *Server) URL() string { return s.url }
 
 // Endpoints returns what endpoints.json holds (CAFile relative to the directory it is written in).
-func (s *Server) Endpoints() Endpoints { return s.endpoints }
+func (s *Server) Endpoints() endpoints.Endpoints { return s.endpoints }
 
 // CertPool trusts the local CA and nothing else.
 func (s *Server) CertPool() *x509.CertPool { return s.authority.Pool() }
@@ -247,14 +231,13 @@ func (s *Server) WriteDir(dir string) error {
 		return err
 	}
 	// endpoints.json holds the seeded test identity's client secret: owner-only.
-	return writeAtomic(filepath.Join(dir, "endpoints.json"), append(b, '\n'), 0o600)
+	return writeAtomic(filepath.Join(dir, endpoints.FileName), append(b, '\n'), 0o600)
 }
 
-// Close stops every service.
+// Close stops every service and its listeners.
 func (s *Server) Close() {
-	if s.https != nil {
-		_ = s.https.Close()
-	}
+	s.https.Close()
+	s.msi.Close()
 	if s.ServiceBus != nil {
 		_ = s.ServiceBus.Close()
 	}
@@ -267,28 +250,7 @@ func (s *Server) Close() {
 	if s.Graph != nil {
 		s.Graph.Close()
 	}
-	if s.client != nil {
-		s.client.CloseIdleConnections()
-	}
-}
-
-// ReadEndpoints loads an endpoints.json written by WriteDir and makes CAFile absolute.
-func ReadEndpoints(dir string) (Endpoints, error) {
-	var e Endpoints
-	b, err := os.ReadFile(filepath.Join(dir, "endpoints.json"))
-	if err != nil {
-		return e, err
-	}
-	if err := json.Unmarshal(b, &e); err != nil {
-		return e, fmt.Errorf("%s: %w", filepath.Join(dir, "endpoints.json"), err)
-	}
-	if e.CAFile == "" {
-		return e, errors.New("endpoints.json has no caFile")
-	}
-	if !filepath.IsAbs(e.CAFile) {
-		e.CAFile = filepath.Join(dir, e.CAFile)
-	}
-	return e, nil
+	emu.CloseClient(s.client)
 }
 
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
@@ -297,11 +259,4 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

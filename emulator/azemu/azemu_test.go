@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
 	"appreg/internal/azauth"
+	"appreg/internal/endpoints"
 	"appreg/internal/keyvault"
 	"appreg/internal/registrar"
 )
@@ -67,7 +68,7 @@ func TestSharedOriginServesEveryService(t *testing.T) {
 		t.Errorf("unauthenticated Graph call: %d", res.StatusCode)
 	}
 	// Entra's metadata, and each service's controls under its own prefix.
-	for _, path := range []string{"/" + ep.TenantID + "/v2.0/.well-known/openid-configuration", "/_emu/endpoints", "/_emu/graph/state", "/_emu/keyvault/state", "/_emu/entra/stats", "/_emu/servicebus/stats?entity=app-registrations"} {
+	for _, path := range []string{"/" + ep.TenantID + "/v2.0/.well-known/openid-configuration", "/_emu/endpoints", "/_emu/graph/state", "/_emu/keyvault/state", "/_emu/entra/stats", "/_emu/servicebus/counts?entity=app-commands"} {
 		if res := get(t, s, path); res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d", path, res.StatusCode)
 		}
@@ -89,14 +90,19 @@ func TestServiceBusConnectionString(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close(ctx)
-	sender, err := client.NewSender("app-registrations", nil)
+	// The command queue requires a session, as appreg's does in Azure.
+	sender, err := client.NewSender("app-commands", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte(`{"x":1}`)}, nil); err != nil {
+	if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte(`{"x":1}`)}, nil); err == nil {
+		t.Fatal("a message without a SessionId was accepted by a session queue")
+	}
+	session := "lab-sync"
+	if err := sender.SendMessage(ctx, &azservicebus.Message{Body: []byte(`{"x":1}`), SessionID: &session}, nil); err != nil {
 		t.Fatal(err)
 	}
-	recv, err := client.NewReceiverForQueue("app-registrations", nil)
+	recv, err := client.AcceptNextSessionForQueue(ctx, "app-commands", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +121,7 @@ func TestWriteDirRoundTrip(t *testing.T) {
 	if err := s.WriteDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	ep, err := ReadEndpoints(dir)
+	ep, err := endpoints.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

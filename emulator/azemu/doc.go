@@ -5,10 +5,14 @@
 // client secret that Graph issued authenticates at Entra and the token it buys is accepted by
 // Graph and Key Vault, and by nothing else.
 //
-// It is what `azemu serve` runs and what the end-to-end tests start in-process. Routing on the
-// shared origin: /v1.0/… is Graph; /secrets… and /deletedsecrets… are Key Vault; everything else
-// is Entra (/{tenant}/…, /common/discovery/instance). Each emulator's test controls are under
-// /_emu/<service>/… (entra, graph, keyvault, servicebus); /_emu/endpoints returns Endpoints.
+// It is what `azemu serve` and `azemu run` run and what the end-to-end tests start in-process.
+// It listens on exactly the three sockets endpoints.json names: the HTTPS origin, the
+// managed-identity endpoint (plain HTTP) and Service Bus (AMQP); the HTTP emulators run without
+// listeners of their own, mounted on the origin. Routing there: /v1.0/… is Graph; /secrets… and
+// /deletedsecrets… are Key Vault; everything else is Entra (/{tenant}/…,
+// /common/discovery/instance). Each emulator's test controls are under /_emu/<service>/… (entra,
+// graph, keyvault, servicebus) in the one dialect of package emu; /_emu/endpoints returns the
+// endpoints and POST /_emu/reset resets every service.
 //
 // Where each service differs from Azure is written in its own package's doc.go. What azemu adds:
 // one origin for three services (Azure has three hosts), and a seeded identity for appreg itself

@@ -13,7 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
-	entraemu "appreg/emulator/entra"
+	"appreg/emulator/entraemu"
 	"appreg/internal/azauth"
 )
 
@@ -175,7 +175,7 @@ func TestManagedIdentityAgainstEntra(t *testing.T) {
 			}
 		})
 	}
-	if got := srv.Stats().MSIRequests; got != 3 {
+	if got := srv.Stats().Operations[entraemu.OpMSI]; got != 3 {
 		t.Errorf("managed-identity endpoint saw %d requests, want 3", got)
 	}
 }

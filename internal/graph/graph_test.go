@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	graphemu "appreg/emulator/graph"
+	"appreg/emulator/graphemu"
 	"appreg/internal/graph"
 	"appreg/internal/registrar"
 )

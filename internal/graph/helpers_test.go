@@ -12,8 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
-	"appreg/emulator/entra"
-	graphemu "appreg/emulator/graph"
+	"appreg/emulator/entraemu"
+	"appreg/emulator/graphemu"
 	"appreg/internal/graph"
 )
 
@@ -28,18 +28,18 @@ func debugLogger(w io.Writer) *slog.Logger {
 // because it shares Entra's CA and token issuer.
 type directory struct{ g *graphemu.Server }
 
-func (d *directory) AuthenticateClient(ctx context.Context, clientID, secret string) (entra.Principal, error) {
+func (d *directory) AuthenticateClient(ctx context.Context, clientID, secret string) (entraemu.Principal, error) {
 	return d.g.AuthenticateClient(ctx, clientID, secret)
 }
 
-func (d *directory) ManagedIdentity(ctx context.Context, clientID string) (entra.Principal, error) {
+func (d *directory) ManagedIdentity(ctx context.Context, clientID string) (entraemu.Principal, error) {
 	return d.g.ManagedIdentity(ctx, clientID)
 }
 
 // env is a local Entra and Graph over TLS, and an adapter authenticated as a seeded client
 // holding Application.ReadWrite.OwnedBy, as appreg's identity does.
 type env struct {
-	entra  *entra.Server
+	entra  *entraemu.Server
 	graph  *graphemu.Server
 	client *graph.Client
 	spID   string // the adapter's service principal: the owner of what it creates
@@ -51,7 +51,7 @@ func newEnv(tb testing.TB, opts *graph.Options) *env {
 	tb.Helper()
 	logs := &testutil.Buffer{}
 	dir := &directory{}
-	es, err := entra.NewServer(&entra.Options{Clients: dir, Logger: debugLogger(logs)})
+	es, err := entraemu.NewServer(&entraemu.Options{Clients: dir, Logger: debugLogger(logs)})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	graphemu "appreg/emulator/graph"
+	"appreg/emulator/graphemu"
 	"appreg/internal/registrar"
 )
 

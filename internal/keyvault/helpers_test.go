@@ -17,8 +17,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
-	entraemu "appreg/emulator/entra"
-	kvemu "appreg/emulator/keyvault"
+	"appreg/emulator/entraemu"
+	"appreg/emulator/keyvaultemu"
 	"appreg/internal/azauth"
 	"appreg/internal/keyvault"
 )
@@ -75,7 +75,7 @@ func (b *logBuffer) String() string {
 // with a Store wired the way the handler wires it: azauth's credential and HTTP client.
 type env struct {
 	entra *entraemu.Server
-	kv    *kvemu.Server
+	kv    *keyvaultemu.Server
 	store *keyvault.Store
 	sdk   *azsecrets.Client // the same identity, for what the adapter does not do (delete)
 	cred  azcore.TokenCredential
@@ -92,7 +92,7 @@ func newEnv(tb testing.TB) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(en.Close)
-	kv, err := kvemu.NewServer(&kvemu.Options{
+	kv, err := keyvaultemu.NewServer(&keyvaultemu.Options{
 		Authority: en.Authority(), Issuer: en.Issuer(), TenantID: en.TenantID(), AuthorityURL: en.URL(),
 		DeleteLag: -1, Logger: logger,
 	})

@@ -17,8 +17,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/go-cmp/cmp"
 
-	entraemu "appreg/emulator/entra"
-	kvemu "appreg/emulator/keyvault"
+	"appreg/emulator/entraemu"
+	"appreg/emulator/keyvaultemu"
 	"appreg/internal/azauth"
 	"appreg/internal/keyvault"
 	"appreg/internal/registrar"
@@ -127,7 +127,7 @@ func TestInvalidName(t *testing.T) {
 	if registrar.ErrorCode(err) != registrar.CodeInvalid {
 		t.Errorf("Put(bad name) = %v, want CodeInvalid", err)
 	}
-	if calls := e.kv.Snapshot().Calls["setSecret"]; calls != 0 {
+	if calls := e.kv.Stats().Operations["setSecret"]; calls != 0 {
 		t.Errorf("bad name reached the vault %d times", calls)
 	}
 	// A tag over the service's limit is refused by Key Vault itself: 400 → CodeInvalid.
@@ -173,7 +173,7 @@ func TestListManagedAcrossPages(t *testing.T) {
 	}
 	delete(want, "client-00-client-secret")
 
-	before := e.kv.Snapshot().Calls["getSecrets"]
+	before := e.kv.Stats().Operations["getSecrets"]
 	got := map[string]string{}
 	err := e.store.ListManaged(ctx, func(v registrar.SecretVersion) error {
 		if v.Version != "" || v.ID != e.kv.URL()+"secrets/"+v.Name {
@@ -191,7 +191,7 @@ func TestListManagedAcrossPages(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ListManaged (-want +got):\n%s", diff)
 	}
-	if pages := e.kv.Snapshot().Calls["getSecrets"] - before; pages != 2 {
+	if pages := e.kv.Stats().Operations["getSecrets"] - before; pages != 2 {
 		t.Errorf("list took %d pages, want 2", pages)
 	}
 
@@ -230,7 +230,7 @@ func TestSoftDeletedNameIsConflict(t *testing.T) {
 func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 	tests := []struct {
 		name       string
-		fault      kvemu.Fault
+		fault      keyvaultemu.Fault
 		op         func(*env) error
 		want       registrar.Code
 		calls      int // azcore's first try plus its three retries, or fewer
@@ -238,7 +238,7 @@ func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 	}{
 		{
 			name:  "500 on set",
-			fault: kvemu.Fault{Operation: "setSecret", Status: http.StatusInternalServerError},
+			fault: keyvaultemu.Fault{Operation: "setSecret", Status: http.StatusInternalServerError},
 			op: func(e *env) error {
 				_, err := e.store.Put(context.Background(), "s", registrar.NewSecretValue(randomText(40)), registrar.SecretSpec{})
 				return err
@@ -247,7 +247,7 @@ func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 		},
 		{
 			name:  "503 on list",
-			fault: kvemu.Fault{Operation: "getSecrets", Status: http.StatusServiceUnavailable},
+			fault: keyvaultemu.Fault{Operation: "getSecrets", Status: http.StatusServiceUnavailable},
 			op: func(e *env) error {
 				return e.store.ListManaged(context.Background(), func(registrar.SecretVersion) error { return nil })
 			},
@@ -256,20 +256,20 @@ func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 		{
 			// Retry-After 0: azcore backs off by its own short delay and still gives up.
 			name:  "429 without a wait",
-			fault: kvemu.Fault{Operation: "getSecret", Status: http.StatusTooManyRequests},
+			fault: keyvaultemu.Fault{Operation: "getSecret", Status: http.StatusTooManyRequests},
 			op:    func(e *env) error { _, err := e.store.Latest(context.Background(), "s"); return err },
 			want:  registrar.CodeThrottled, calls: 4,
 		},
 		{
 			// A Retry-After beyond MaxRetryDelay makes azcore return at once; the hint survives.
 			name:  "429 with a long wait",
-			fault: kvemu.Fault{Operation: "getSecretVersions", Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second},
+			fault: keyvaultemu.Fault{Operation: "getSecretVersions", Status: http.StatusTooManyRequests, RetryAfter: 2 * time.Second},
 			op:    func(e *env) error { _, err := e.store.Versions(context.Background(), "s"); return err },
 			want:  registrar.CodeThrottled, calls: 1, retryAfter: 2 * time.Second,
 		},
 		{
 			name:  "403",
-			fault: kvemu.Fault{Operation: "getSecret", Status: http.StatusForbidden, Code: "Forbidden", Message: "Caller is not authorized to perform action on resource."},
+			fault: keyvaultemu.Fault{Operation: "getSecret", Status: http.StatusForbidden, Code: "Forbidden", Message: "Caller is not authorized to perform action on resource."},
 			op:    func(e *env) error { _, err := e.store.Latest(context.Background(), "s"); return err },
 			want:  registrar.CodeForbidden, calls: 1,
 		},
@@ -290,7 +290,7 @@ func TestServerErrorsAfterAzcoreRetries(t *testing.T) {
 			if re.RetryAfter != tt.retryAfter {
 				t.Errorf("RetryAfter = %v, want %v", re.RetryAfter, tt.retryAfter)
 			}
-			if calls := e.kv.Snapshot().Calls[tt.fault.Operation]; calls != tt.calls {
+			if calls := e.kv.Stats().Operations[tt.fault.Operation]; calls != tt.calls {
 				t.Errorf("%s reached the vault %d times, want %d", tt.fault.Operation, calls, tt.calls)
 			}
 			if took := time.Since(start); took > 2*time.Second {
@@ -321,7 +321,7 @@ func TestChallengeVerificationStaysOnForRealHosts(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "doesn't match the requested domain") {
 		t.Fatalf("Latest = %v, want the challenge-resource mismatch", err)
 	}
-	if calls := e.kv.Snapshot().Calls["getSecret"]; calls != 0 {
+	if calls := e.kv.Stats().Operations["getSecret"]; calls != 0 {
 		t.Errorf("an authenticated request reached the vault %d times", calls)
 	}
 }
@@ -383,7 +383,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	record(err)
 	record(e.store.ListManaged(ctx, func(registrar.SecretVersion) error { return nil }))
 
-	for _, f := range []kvemu.Fault{
+	for _, f := range []keyvaultemu.Fault{
 		{Operation: "setSecret", Status: http.StatusInternalServerError, Count: 4},
 		{Operation: "setSecret", Status: http.StatusTooManyRequests, Count: 4},
 		{Operation: "setSecret", Status: http.StatusBadRequest, Count: 1},
@@ -455,7 +455,7 @@ func TestTokenFailures(t *testing.T) {
 	}
 
 	// A fresh identity with nothing cached, while Entra answers 503.
-	if err := e.entra.Fail(entraemu.Failure{Endpoint: entraemu.EndpointToken, Status: http.StatusServiceUnavailable}); err != nil {
+	if err := e.entra.InjectFault(entraemu.Fault{Operation: entraemu.OpToken, Status: http.StatusServiceUnavailable}); err != nil {
 		t.Fatal(err)
 	}
 	fresh, err := azauth.NewCredential(azauth.Options{
@@ -473,7 +473,7 @@ func TestTokenFailures(t *testing.T) {
 	if registrar.ErrorCode(err) != registrar.CodeUnavailable {
 		t.Errorf("Latest while Entra is down = %v, want CodeUnavailable", err)
 	}
-	if calls := e.kv.Snapshot().Calls["getSecret"]; calls != 0 {
+	if calls := e.kv.Stats().Operations["getSecret"]; calls != 0 {
 		t.Errorf("unauthenticated requests counted as calls: %d", calls)
 	}
 }

@@ -10,13 +10,13 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
-	sbemu "appreg/emulator/servicebus"
+	"appreg/emulator/servicebusemu"
 	"appreg/internal/registrar"
 )
 
-func start(tb testing.TB) (*sbemu.Server, *azservicebus.Client) {
+func start(tb testing.TB) (*servicebusemu.Server, *azservicebus.Client) {
 	tb.Helper()
-	srv, err := sbemu.NewServer(nil)
+	srv, err := servicebusemu.NewServer(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestDuplicateJobsCollapse(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	st, err := srv.Stats("app-commands")
+	st, err := srv.Counts("app-commands")
 	if err != nil {
 		t.Fatal(err)
 	}
