@@ -37,6 +37,21 @@ func (a *azureReceivers) open(ctx context.Context, fn *Function) (Receiver, erro
 	return client.NewReceiverForSubscription(t.TopicName, t.SubscriptionName, opts)
 }
 
+// acceptNext accepts the next session with messages. The SDK waits for one up to the
+// service's timeout and then answers CodeTimeout, which the session worker takes as "none".
+func (a *azureReceivers) acceptNext(ctx context.Context, fn *Function) (SessionReceiver, error) {
+	t := fn.ServiceBus
+	client, err := a.client(t.Connection)
+	if err != nil {
+		return nil, err
+	}
+	opts := &azservicebus.SessionReceiverOptions{ReceiveMode: azservicebus.ReceiveModePeekLock}
+	if t.QueueName != "" {
+		return client.AcceptNextSessionForQueue(ctx, t.QueueName, opts)
+	}
+	return client.AcceptNextSessionForSubscription(ctx, t.TopicName, t.SubscriptionName, opts)
+}
+
 func (a *azureReceivers) client(c Connection) (*azservicebus.Client, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

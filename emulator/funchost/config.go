@@ -21,6 +21,11 @@ import (
 const (
 	DefaultMaxConcurrentCalls         = 16
 	DefaultMaxAutoLockRenewalDuration = 5 * time.Minute
+	// DefaultMaxConcurrentSessions is extension 5.x's; 2.x-4.x had 2000 under sessionHandlerOptions.
+	DefaultMaxConcurrentSessions = 8
+	// DefaultSessionIdleTimeout stands in for the extension's unset value (the SDK's one-minute
+	// try timeout); host.json should set it.
+	DefaultSessionIdleTimeout = time.Minute
 	// DefaultFunctionTimeout is the Consumption plan's default; on Premium and
 	// Dedicated plans the host defaults to 30 minutes.
 	DefaultFunctionTimeout = 5 * time.Minute
@@ -53,9 +58,13 @@ type HostConfig struct {
 
 // ServiceBusOptions is extensions.serviceBus in host.json.
 type ServiceBusOptions struct {
-	MaxConcurrentCalls         int           // per function
+	MaxConcurrentCalls         int           // per function, without sessions
 	MaxAutoLockRenewalDuration time.Duration // 0 disables lock renewal
 	PrefetchCount              int           // accepted; azservicebus has no prefetch
+	// MaxConcurrentSessions is how many sessions a session-enabled function holds at once;
+	// SessionIdleTimeout how long a held session may go without a message before it is let go.
+	MaxConcurrentSessions int
+	SessionIdleTimeout    time.Duration
 }
 
 // Function is one <Name>/function.json. Exactly one trigger is set.
@@ -85,6 +94,9 @@ type ServiceBusTrigger struct {
 	// Binary is dataType "binary": the body reaches the handler as base64
 	// rather than as a JSON-encoded string.
 	Binary bool
+	// Sessions is isSessionsEnabled: the function accepts sessions and runs each session's
+	// messages one at a time, in order.
+	Sessions bool
 }
 
 // Entity names the queue or topic/subscription for logs.
@@ -153,6 +165,8 @@ type hostFile struct {
 		ServiceBus struct {
 			MaxConcurrentCalls         *int    `json:"maxConcurrentCalls"`
 			MaxAutoLockRenewalDuration *string `json:"maxAutoLockRenewalDuration"`
+			MaxConcurrentSessions      *int    `json:"maxConcurrentSessions"`
+			SessionIdleTimeout         *string `json:"sessionIdleTimeout"`
 			PrefetchCount              *int    `json:"prefetchCount"`
 			AutoCompleteMessages       *bool   `json:"autoCompleteMessages"`
 		} `json:"serviceBus"`
@@ -302,6 +316,25 @@ func (l *loader) loadHost(app *App, path string) {
 	h.ServiceBus = ServiceBusOptions{
 		MaxConcurrentCalls:         DefaultMaxConcurrentCalls,
 		MaxAutoLockRenewalDuration: DefaultMaxAutoLockRenewalDuration,
+		MaxConcurrentSessions:      DefaultMaxConcurrentSessions,
+		SessionIdleTimeout:         DefaultSessionIdleTimeout,
+	}
+	if sb.MaxConcurrentSessions != nil {
+		if *sb.MaxConcurrentSessions < 1 {
+			l.errorf(path, "extensions.serviceBus.maxConcurrentSessions: %d must be at least 1", *sb.MaxConcurrentSessions)
+		}
+		h.ServiceBus.MaxConcurrentSessions = *sb.MaxConcurrentSessions
+	}
+	if sb.SessionIdleTimeout != nil {
+		d, err := parseTimeSpan(*sb.SessionIdleTimeout)
+		switch {
+		case err != nil:
+			l.errorf(path, "extensions.serviceBus.sessionIdleTimeout: %v", err)
+		case d <= 0:
+			l.errorf(path, "extensions.serviceBus.sessionIdleTimeout: %q must be positive", *sb.SessionIdleTimeout)
+		default:
+			h.ServiceBus.SessionIdleTimeout = d
+		}
 	}
 	if sb.MaxConcurrentCalls != nil {
 		if *sb.MaxConcurrentCalls < 1 {
@@ -517,9 +550,7 @@ func (l *loader) serviceBusTrigger(path, field string, b bindingFile) *ServiceBu
 	default:
 		l.errorf(path, "%s.cardinality: %q; want \"one\"", field, b.Cardinality)
 	}
-	if b.IsSessionsEnabled {
-		l.errorf(path, "%s.isSessionsEnabled: sessions are not supported by funchost", field)
-	}
+	t.Sessions = b.IsSessionsEnabled
 	if b.AutoCompleteMessages != nil && !*b.AutoCompleteMessages {
 		l.errorf(path, "%s.autoCompleteMessages: false is not supported: a custom handler cannot settle messages", field)
 	}

@@ -35,6 +35,9 @@ type Options struct {
 	// before it cancels them (their messages are then abandoned); default 30 s.
 	StopTimeout time.Duration
 
+	// AcceptSession accepts the next session for a session-enabled function;
+	// the default uses azservicebus with the function's connection.
+	AcceptSession func(ctx context.Context, fn *Function) (SessionReceiver, error)
 	// NewReceiver opens the receiver for a serviceBusTrigger function. The
 	// default uses azservicebus with the function's connection.
 	NewReceiver func(ctx context.Context, fn *Function) (Receiver, error)
@@ -192,14 +195,29 @@ func (h *Host) Run(ctx context.Context) error {
 	var pumps, work sync.WaitGroup
 	var receivers []Receiver
 	var runErr error
-	newReceiver := h.opts.NewReceiver
+	newReceiver, accept := h.opts.NewReceiver, h.opts.AcceptSession
 	var az *azureReceivers
-	if newReceiver == nil {
+	if newReceiver == nil || accept == nil {
 		az = newAzureReceivers(h.log)
-		newReceiver = az.open
+		if newReceiver == nil {
+			newReceiver = az.open
+		}
+		if accept == nil {
+			accept = az.acceptNext
+		}
 	}
 	for _, fn := range h.app.Functions {
 		switch {
+		case fn.ServiceBus != nil && fn.ServiceBus.Sessions:
+			pumps.Add(1)
+			go func() {
+				defer pumps.Done()
+				h.sessionPump(recvCtx, workCtx, &work, fn, accept)
+			}()
+			h.log.Info("function listening", "function", fn.Name, "trigger", fn.TriggerType(),
+				"entity", fn.ServiceBus.Entity(), "connection", fn.ServiceBus.Connection, "sessions", true,
+				"maxConcurrentSessions", h.app.Host.ServiceBus.MaxConcurrentSessions,
+				"sessionIdleTimeout", h.app.Host.ServiceBus.SessionIdleTimeout.String())
 		case fn.ServiceBus != nil:
 			r, err := newReceiver(recvCtx, fn)
 			if err != nil {

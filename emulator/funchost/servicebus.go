@@ -26,6 +26,26 @@ type Receiver interface {
 
 var _ Receiver = (*azservicebus.Receiver)(nil)
 
+// SessionReceiver is the part of *azservicebus.SessionReceiver that funchost uses. A session's
+// messages are locked by the session's lock, so it renews that instead of message locks.
+type SessionReceiver interface {
+	ReceiveMessages(ctx context.Context, maxMessages int, options *azservicebus.ReceiveMessagesOptions) ([]*azservicebus.ReceivedMessage, error)
+	CompleteMessage(ctx context.Context, msg *azservicebus.ReceivedMessage, options *azservicebus.CompleteMessageOptions) error
+	AbandonMessage(ctx context.Context, msg *azservicebus.ReceivedMessage, options *azservicebus.AbandonMessageOptions) error
+	RenewSessionLock(ctx context.Context, options *azservicebus.RenewSessionLockOptions) error
+	LockedUntil() time.Time
+	SessionID() string
+	Close(ctx context.Context) error
+}
+
+var _ SessionReceiver = (*azservicebus.SessionReceiver)(nil)
+
+// settler is what settling a message needs, from either kind of receiver.
+type settler interface {
+	CompleteMessage(ctx context.Context, msg *azservicebus.ReceivedMessage, options *azservicebus.CompleteMessageOptions) error
+	AbandonMessage(ctx context.Context, msg *azservicebus.ReceivedMessage, options *azservicebus.AbandonMessageOptions) error
+}
+
 // settleTimeout bounds a complete or abandon call.
 const settleTimeout = 30 * time.Second
 
@@ -68,7 +88,8 @@ func (h *Host) pump(recvCtx, workCtx context.Context, work *sync.WaitGroup, fn *
 			go func() {
 				defer work.Done()
 				defer func() { <-slots }()
-				h.process(workCtx, fn, r, m)
+				received := h.clock.Now()
+				h.process(workCtx, fn, r, m, func(ctx context.Context) { h.renewLock(ctx, fn, r, m, received) })
 			}()
 		}
 		if err == nil {
@@ -88,9 +109,10 @@ func (h *Host) pump(recvCtx, workCtx context.Context, work *sync.WaitGroup, fn *
 	}
 }
 
-// process invokes the function for one message, renewing its lock
-// meanwhile, then completes it on success and abandons it on failure.
-func (h *Host) process(ctx context.Context, fn *Function, r Receiver, msg *azservicebus.ReceivedMessage) {
+// process invokes the function for one message, keeping its lock meanwhile
+// (keepLock returns when it can keep it no longer), then completes it on
+// success and abandons it on failure.
+func (h *Host) process(ctx context.Context, fn *Function, r settler, msg *azservicebus.ReceivedMessage, keepLock func(context.Context)) {
 	inv := Invocation{
 		Function:      fn.Name,
 		InvocationID:  uuid.NewString(),
@@ -99,13 +121,12 @@ func (h *Host) process(ctx context.Context, fn *Function, r Receiver, msg *azser
 		DeliveryCount: msg.DeliveryCount,
 	}
 	began := time.Now()
-	received := h.clock.Now()
 
 	renewCtx, stopRenewing := context.WithCancel(ctx)
 	renewed := make(chan struct{})
 	go func() {
 		defer close(renewed)
-		h.renewLock(renewCtx, fn, r, msg, received)
+		keepLock(renewCtx)
 	}()
 
 	body, err := encodeServiceBus(fn.ServiceBus, msg, newSys(fn.Name, h.clock.Now()))

@@ -481,8 +481,33 @@ func (b *broker) lockLocked(e *entity, m *message, now time.Time) {
 	m.locked = true
 	m.lockToken = b.newLockToken()
 	m.lockedUntil = now.Add(e.props.LockDuration)
+	if ss := e.sessionOfMessage(m); ss != nil {
+		m.lockedUntil = ss.lockedUntil
+	}
 	e.locks[m.lockToken] = m
 	e.due(m.lockedUntil)
+}
+
+// sessionOfMessage is the session a message of a session-enabled entity belongs to, or nil.
+func (e *entity) sessionOfMessage(m *message) *sbSession {
+	if m.sessionID == "" || !e.props.RequiresSession {
+		return nil
+	}
+	return e.sessions[m.sessionID]
+}
+
+// lockExpiry is when m's lock runs out. A message received through a session is locked by the
+// session's lock, as in Service Bus: renewing the session lock keeps its messages locked, and
+// losing or closing the session loses them.
+func (e *entity) lockExpiry(m *message) time.Time {
+	ss := e.sessionOfMessage(m)
+	if ss == nil {
+		return m.lockedUntil
+	}
+	if ss.owner == nil {
+		return time.Time{}
+	}
+	return ss.lockedUntil
 }
 
 // cancelWait forgets w's interest in e.
@@ -553,6 +578,8 @@ func (b *broker) releaseSession(e *entity, ss *sbSession, owner any, w waker) {
 	delete(e.waiters, w)
 	if ss.owner == owner {
 		ss.owner, ss.ownerWaker = nil, nil
+		// Messages still locked through the session lose their locks with it.
+		e.due(b.now())
 		if ss.avail.Len() > 0 {
 			e.notify()
 		}
@@ -666,7 +693,7 @@ func (b *broker) lockedMessage(e *entity, token amqp.UUID, now time.Time) (*mess
 	if !ok || !m.locked || m.lockToken != token {
 		return nil, errLockLost
 	}
-	if !now.Before(m.lockedUntil) {
+	if !now.Before(e.lockExpiry(m)) {
 		b.lockExpiredLocked(e, m, now)
 		return nil, errLockLost
 	}
@@ -879,10 +906,10 @@ func (b *broker) sweepLocked(e *entity, now time.Time) {
 	for _, m := range e.msgs {
 		switch {
 		case m.locked:
-			if !now.Before(m.lockedUntil) {
+			if until := e.lockExpiry(m); !now.Before(until) {
 				b.lockExpiredLocked(e, m, now)
 			} else {
-				e.due(m.lockedUntil)
+				e.due(until)
 			}
 		case m.state == stateScheduled:
 			if now.Before(m.scheduled) {

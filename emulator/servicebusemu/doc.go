@@ -46,9 +46,10 @@
 //
 // # Where it differs from Azure Service Bus
 //
-//   - Sessions: message locks in a session run on their own LockDuration
-//     rather than being bound to the session lock, and a receiver learns that
-//     its session lock expired on its next receive (detach with
+//   - Sessions: a message received through a session is locked by the session
+//     lock, as in Azure (renewing the session lock keeps it; losing or closing
+//     the session releases it, counting a delivery), but a receiver learns
+//     that its session lock expired only on its next receive (detach with
 //     com.microsoft:session-lock-lost). Idle session receivers are never
 //     disconnected. Session entries are kept for every session id ever used.
 //   - Subscription rules are fixed by the Config (no rule management over

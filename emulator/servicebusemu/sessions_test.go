@@ -71,6 +71,48 @@ func TestSessions(t *testing.T) {
 				t.Fatalf("renewed LockedUntil %v, want %v", r.LockedUntil(), want)
 			}
 		}},
+		{"a session message is locked by its session's lock", func(t *testing.T, e *env) {
+			// A handler working for minutes on one message keeps it by renewing the session
+			// lock, as the Functions host does: its own LockDuration does not apply.
+			ctx := testContext(t)
+			mustSend(t, ctx, e.c, "sessions", sessionMessage("long", "work"))
+			r, err := e.c.AcceptSessionForQueue(ctx, "sessions", "long", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close(ctx)
+			msgs, err := r.ReceiveMessages(ctx, 1, nil)
+			if err != nil || len(msgs) != 1 {
+				t.Fatalf("%v %v", msgs, err)
+			}
+			for range 3 { // three minutes, three times the lock duration
+				e.clock.Advance(50 * time.Second)
+				if err := r.RenewSessionLock(ctx, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.CompleteMessage(ctx, msgs[0], nil); err != nil {
+				t.Fatalf("completing a message whose session lock was kept: %v", err)
+			}
+			// Without renewal the session lock, and the message lock with it, runs out: the
+			// message goes back to the session, one delivery spent, for the next receiver.
+			mustSend(t, ctx, e.c, "sessions", sessionMessage("long", "more"))
+			msgs, err = r.ReceiveMessages(ctx, 1, nil)
+			if err != nil || len(msgs) != 1 {
+				t.Fatalf("%v %v", msgs, err)
+			}
+			e.clock.Advance(DefaultLockDuration + time.Second)
+			other := newClient(t, e.srv.ConnectionString())
+			r2, err := other.AcceptSessionForQueue(ctx, "sessions", "long", nil)
+			if err != nil {
+				t.Fatalf("accept after the lock ran out: %v", err)
+			}
+			defer r2.Close(ctx)
+			again, err := r2.ReceiveMessages(ctx, 1, nil)
+			if err != nil || len(again) != 1 || string(again[0].Body) != "more" || again[0].DeliveryCount != 2 {
+				t.Fatalf("after the session lock ran out: %v %v", again, err)
+			}
+		}},
 		{"accept next session", func(t *testing.T, e *env) {
 			ctx := testContext(t)
 			mustSend(t, ctx, e.c, "sessions", sessionMessage("first", "1"), sessionMessage("second", "2"))
