@@ -94,7 +94,8 @@ func TestLoadGoodApp(t *testing.T) {
 		WorkingDirectory: filepath.Join(dir, "work"),
 		Arguments:        []string{"--mode", "serve", "plain"},
 		FunctionTimeout:  10 * time.Minute,
-		ServiceBus:       ServiceBusOptions{MaxConcurrentCalls: 4, MaxAutoLockRenewalDuration: 150 * time.Second},
+		ServiceBus: ServiceBusOptions{MaxConcurrentCalls: 4, MaxAutoLockRenewalDuration: 150 * time.Second,
+			MaxConcurrentSessions: DefaultMaxConcurrentSessions, SessionIdleTimeout: DefaultSessionIdleTimeout},
 	}
 	if diff := cmp.Diff(wantHost, app.Host); diff != "" {
 		t.Errorf("Host (-want +got):\n%s", diff)
@@ -147,7 +148,8 @@ func TestLoadDefaults(t *testing.T) {
 		ExecutablePath:   filepath.Join(dir, "handler"),
 		WorkingDirectory: dir,
 		FunctionTimeout:  DefaultFunctionTimeout,
-		ServiceBus:       ServiceBusOptions{MaxConcurrentCalls: 16, MaxAutoLockRenewalDuration: 5 * time.Minute},
+		ServiceBus: ServiceBusOptions{MaxConcurrentCalls: 16, MaxAutoLockRenewalDuration: 5 * time.Minute,
+			MaxConcurrentSessions: 8, SessionIdleTimeout: time.Minute},
 	}
 	if diff := cmp.Diff(want, app.Host); diff != "" {
 		t.Errorf("Host (-want +got):\n%s", diff)
@@ -252,10 +254,11 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"set queueName, or topicName and subscriptionName, not both"}},
 		{"TopicWithoutSubscription", map[string]string{"host.json": okHost, "F/function.json": fn(`{"name": "m", "type": "serviceBusTrigger", "topicName": "t", "connection": "ServiceBusConnection"}`)},
 			[]string{"bindings[0].subscriptionName: missing"}},
+		{"SessionSettings", map[string]string{"host.json": `{"version": "2.0", "customHandler": {"description": {"defaultExecutablePath": "handler"}},
+			"extensions": {"serviceBus": {"maxConcurrentSessions": 0, "sessionIdleTimeout": "soon"}}}`, "F/function.json": fn(`{"name": "m", "type": "serviceBusTrigger", "queueName": "q", "isSessionsEnabled": true, "connection": "ServiceBusConnection"}`)},
+			[]string{"extensions.serviceBus.maxConcurrentSessions: 0 must be at least 1", "extensions.serviceBus.sessionIdleTimeout"}},
 		{"CardinalityMany", map[string]string{"host.json": okHost, "F/function.json": fn(`{"name": "m", "type": "serviceBusTrigger", "queueName": "q", "cardinality": "many", "connection": "ServiceBusConnection"}`)},
 			[]string{`bindings[0].cardinality: "many" is not supported by funchost`}},
-		{"Sessions", map[string]string{"host.json": okHost, "F/function.json": fn(`{"name": "m", "type": "serviceBusTrigger", "queueName": "q", "isSessionsEnabled": true, "connection": "ServiceBusConnection"}`)},
-			[]string{"bindings[0].isSessionsEnabled: sessions are not supported"}},
 		{"BindingAutoCompleteOff", map[string]string{"host.json": okHost, "F/function.json": fn(`{"name": "m", "type": "serviceBusTrigger", "queueName": "q", "autoCompleteMessages": false, "connection": "ServiceBusConnection"}`)},
 			[]string{"bindings[0].autoCompleteMessages: false is not supported"}},
 		{"BadDataType", map[string]string{"host.json": okHost, "F/function.json": fn(`{"name": "m", "type": "serviceBusTrigger", "queueName": "q", "dataType": "stream", "connection": "ServiceBusConnection"}`)},

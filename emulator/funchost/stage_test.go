@@ -63,7 +63,7 @@ func TestStage(t *testing.T) {
 			// The host can load what was staged.
 			app, err := funchost.Load(tt.dist, map[string]string{"FUNCTIONS_WORKER_RUNTIME": "custom",
 				"ServiceBusConnection": "Endpoint=sb://127.0.0.1:1;SharedAccessKeyName=k;SharedAccessKey=a2V5;UseDevelopmentEmulator=true",
-				"REGISTRATION_QUEUE":   "q", "ROTATION_QUEUE": "r", "ROTATION_SCHEDULE": "0 0 * * * *"})
+				"COMMAND_QUEUE":        "q", "ROTATION_SCHEDULE": "0 0 * * * *"})
 			if err != nil {
 				t.Fatalf("loading the staged app: %v", err)
 			}
