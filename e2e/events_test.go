@@ -12,7 +12,8 @@ import (
 	"appreg/internal/registrar"
 )
 
-// sendRaw puts a request on the queue the way any other tool would, without the CLI's checks.
+// sendRaw puts a request on the queue the way any other tool following the README would, without
+// the CLI's checks: SessionId is the body's clientName, Subject register.
 func sendRaw(t *testing.T, s *stack, messageID, body string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -22,11 +23,14 @@ func sendRaw(t *testing.T, s *stack, messageID, body string) {
 		t.Fatal(err)
 	}
 	defer client.Close(ctx)
-	sender, err := client.NewSender("app-registrations", nil)
+	sender, err := client.NewSender("app-commands", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sender.SendMessage(ctx, &azservicebus.Message{MessageID: &messageID, ContentType: to.Ptr("application/json"), Body: []byte(body)}, nil); err != nil {
+	var req struct{ ClientName string }
+	_ = json.Unmarshal([]byte(body), &req)
+	if err := sender.SendMessage(ctx, &azservicebus.Message{MessageID: &messageID, ContentType: to.Ptr("application/json"), Body: []byte(body),
+		SessionID: to.Ptr(req.ClientName), Subject: to.Ptr("register")}, nil); err != nil {
 		t.Fatal(err)
 	}
 }

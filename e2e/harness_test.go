@@ -102,8 +102,7 @@ func newStack(t *testing.T, settings map[string]string) *stack {
 		"KEY_VAULT_URL":            ep.KeyVaultURL,
 		"APPREG_CA_FILE":           filepath.Join(s.dir, "ca.pem"),
 		"ServiceBusConnection":     ep.ServiceBusConnectionString,
-		"REGISTRATION_QUEUE":       "app-registrations",
-		"ROTATION_QUEUE":           "secret-rotations",
+		"COMMAND_QUEUE":            "app-commands",
 		"EVENTS_TOPIC":             "app-registration-events",
 		"ROTATION_SCHEDULE":        "0 0 */6 * * *",
 		// The handler signs in as the Function App's managed identity, as in Azure.
@@ -111,6 +110,11 @@ func newStack(t *testing.T, settings map[string]string) *stack {
 		"IDENTITY_HEADER":         ep.ManagedIdentity.Header,
 		"AZURE_CLIENT_ID":         ep.ManagedIdentity.ClientID,
 		"CREDENTIAL_EDIT_SPACING": "20ms",
+		// A retry budget of seconds, not half an hour, so a failure that outlives it is
+		// dead-lettered within a test; two sign-ins in a row verify a new secret.
+		"RETRY_BUDGET":            "20s",
+		"ATTEMPT_TIMEOUT":         "5s",
+		"SECRET_VERIFY_SUCCESSES": "2",
 		"LOG_LEVEL":               "debug",
 	}
 	for k, v := range settings {

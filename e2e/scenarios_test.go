@@ -46,7 +46,7 @@ func TestBadRequestIsRejectedNotRetried(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	s.waitFor("the message to be settled", 10*time.Second, func() bool {
-		st, _ := s.emu.ServiceBus.Counts("app-registrations")
+		st, _ := s.emu.ServiceBus.Counts("app-commands")
 		return st.Active == 0 && st.Locked == 0
 	})
 	if n := strings.Count(s.hostOut.String(), "messageId=bad-1"); n == 0 {

@@ -25,8 +25,7 @@ import (
 // azservicebus client on real sockets. Only the polling intervals are shortened.
 
 const (
-	regQueue = "app-registrations"
-	rotQueue = "secret-rotations"
+	cmdQueue = "app-commands"
 	topic    = "app-registration-events"
 	testWait = 30 * time.Second
 )
@@ -97,10 +96,14 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-// receive takes the messages on a queue (or its dead-letter queue): it waits for want of them,
-// then briefly for any more, so a test sees extra messages too.
+// receive takes the messages on the command queue (sub 0: through its sessions, one client at a
+// time, as the host does) or on its dead-letter queue: it waits for want of them, then briefly
+// for any more, so a test sees extra messages too.
 func (h *harness) receive(entity string, sub azservicebus.SubQueue, want int) []*azservicebus.ReceivedMessage {
 	h.t.Helper()
+	if sub == 0 {
+		return h.receiveSessions(entity, want)
+	}
 	r, err := h.sb.NewReceiverForQueue(entity, &azservicebus.ReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete, SubQueue: sub})
 	if err != nil {
 		h.t.Fatal(err)
@@ -123,6 +126,34 @@ func (h *harness) receive(entity string, sub azservicebus.SubQueue, want int) []
 			}
 			return out
 		}
+	}
+}
+
+func (h *harness) receiveSessions(queue string, want int) []*azservicebus.ReceivedMessage {
+	h.t.Helper()
+	var out []*azservicebus.ReceivedMessage
+	deadline := time.Now().Add(testWait)
+	for {
+		wait := 200 * time.Millisecond
+		if len(out) < want {
+			wait = time.Until(deadline)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		r, err := h.sb.AcceptNextSessionForQueue(ctx, queue, &azservicebus.SessionReceiverOptions{ReceiveMode: azservicebus.ReceiveModeReceiveAndDelete})
+		cancel()
+		if err != nil {
+			return out // no session has messages
+		}
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			msgs, _ := r.ReceiveMessages(ctx, 100, &azservicebus.ReceiveMessagesOptions{TimeAfterFirstMessage: 20 * time.Millisecond})
+			cancel()
+			out = append(out, msgs...)
+			if len(msgs) == 0 {
+				break
+			}
+		}
+		r.Close(context.Background())
 	}
 }
 
@@ -156,7 +187,7 @@ func (h *harness) send(entity string, msg *azservicebus.Message) {
 
 func (h *harness) publisher() *servicebus.Publisher {
 	h.t.Helper()
-	p, err := servicebus.NewPublisher(h.sb, topic, rotQueue, slog.New(slog.DiscardHandler))
+	p, err := servicebus.NewPublisher(h.sb, topic, cmdQueue, slog.New(slog.DiscardHandler))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -164,34 +195,40 @@ func (h *harness) publisher() *servicebus.Publisher {
 	return p
 }
 
-// fakeHandler plays the handler: it receives from queue and answers each message with the
-// event decide returns (nil: no answer), published through the handler's own Publisher.
-func (h *harness) fakeHandler(queue string, decide func(msg *azservicebus.ReceivedMessage) *registrar.Event) {
+// fakeHandler plays the handler: it takes the command queue's sessions one at a time and
+// answers each message with the event decide returns (nil: no answer), published through the
+// handler's own Publisher.
+func (h *harness) fakeHandler(decide func(msg *azservicebus.ReceivedMessage) *registrar.Event) {
 	h.t.Helper()
 	pub := h.publisher()
-	r, err := h.sb.NewReceiverForQueue(queue, nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	h.t.Cleanup(func() { cancel(); <-done; r.Close(context.Background()) })
+	h.t.Cleanup(func() { cancel(); <-done })
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			msgs, err := r.ReceiveMessages(ctx, 10, nil)
+			r, err := h.sb.AcceptNextSessionForQueue(ctx, cmdQueue, nil)
 			if err != nil {
-				return
+				continue // none with messages yet, or stopping
 			}
-			for _, m := range msgs {
-				if e := decide(m); e != nil {
-					e.OccurredAt = time.Now().UTC()
-					if err := pub.Publish(ctx, *e); err != nil {
-						return
-					}
+			for ctx.Err() == nil {
+				rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+				msgs, _ := r.ReceiveMessages(rctx, 10, nil)
+				rcancel()
+				if len(msgs) == 0 {
+					break
 				}
-				_ = r.CompleteMessage(ctx, m, nil)
+				for _, m := range msgs {
+					if e := decide(m); e != nil {
+						e.OccurredAt = time.Now().UTC()
+						if err := pub.Publish(ctx, *e); err != nil {
+							return
+						}
+					}
+					_ = r.CompleteMessage(ctx, m, nil)
+				}
 			}
+			r.Close(context.Background())
 		}
 	}()
 }

@@ -514,3 +514,18 @@ func TestScheduleFinishesARevocationWhoseJobDied(t *testing.T) {
 		t.Errorf("retired = %+v", retired)
 	}
 }
+
+// The scheduler's pre-filter must send a maintenance job for a superseded password once
+// RetireAfter has passed, even when that is shorter than OrphanAfter.
+func TestScheduleRetiresWhenRetireAfterIsShorterThanOrphanAfter(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RetireAfter = time.Hour; o.OrphanAfter = 48 * time.Hour })
+	reg := e.register(t, request("lab-sync", `"secret":{"lifetimeDays":60}`))
+	rot := e.rotate(t, RotationJob{ClientName: "lab-sync", Reason: ReasonOnDemand, RequestedAt: e.clock.Now()})
+	e.clock.Advance(time.Hour + time.Minute)
+	if rep := e.schedule(t); rep.Maintenance != 1 {
+		t.Fatalf("report %+v; want a maintenance job for the superseded password", rep)
+	}
+	if ids := appKeyIDs(e.dir.app("appreg-lab-sync")); !slices.Equal(ids, []string{rot.Event.KeyID}) {
+		t.Errorf("passwords = %v; %s should be retired", ids, reg.Event.KeyID)
+	}
+}

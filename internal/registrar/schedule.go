@@ -103,18 +103,19 @@ func (s *Service) ScheduleRotations(ctx context.Context) (ScheduleReport, error)
 }
 
 // mayNeedMaintenance is the scheduler's cheap pre-filter: a job is worth sending when a
-// revocation is pending, or when the app has a password other than the latest secret's that is
-// old enough for some rule to remove (expired, or past OrphanAfter; the job then applies the
-// exact rules, RetireAfter included, on fresh state).
+// revocation is pending, or when the app has a password other than the latest secret's that some
+// rule may remove now — expired, older than the latest version by RetireAfter (superseded), or
+// past OrphanAfter (perhaps held by no version). The job applies the exact rules on fresh state.
 func (s *Service) mayNeedMaintenance(app App, latest SecretVersion, now time.Time) bool {
 	if revoking(latest) {
 		return true
 	}
+	superseded := !latest.Created.IsZero() && now.Sub(latest.Created) >= s.opt.RetireAfter
 	for _, p := range app.Passwords {
 		if strings.EqualFold(p.KeyID, latest.KeyID()) {
 			continue
 		}
-		if !p.End.After(now) || now.Sub(p.Start) >= s.opt.OrphanAfter {
+		if !p.End.After(now) || now.Sub(p.Start) >= s.opt.OrphanAfter || superseded && p.Start.Before(latest.Created) {
 			return true
 		}
 	}
