@@ -149,12 +149,13 @@ func (s *Service) announceDeadLetters(ctx context.Context, rep *ScheduleReport) 
 		var body struct{ RequestID, ClientName string }
 		_ = json.Unmarshal(dl.Body, &body) // a body that does not parse still gets its event
 		d := Delivery{MessageID: dl.MessageID, SessionID: dl.SessionID}
-		requestID := d.MessageID
-		if dl.Subject == "" || dl.Subject == CommandRegister {
-			requestID = s.requestIDFor(body.RequestID, d)
-		} else {
-			requestID = s.requestIDFor("", d)
+		// The commands whose events carry the body's requestId; the others use the MessageId.
+		fromBody := ""
+		switch dl.Subject {
+		case "", CommandRegister, CommandDeregister, CommandVerifyAccess:
+			fromBody = body.RequestID
 		}
+		requestID := s.requestIDFor(fromBody, d)
 		client := dl.SessionID
 		if client == "" && clientNameRE.MatchString(body.ClientName) {
 			client = body.ClientName
