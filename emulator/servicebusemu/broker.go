@@ -63,6 +63,7 @@ type message struct {
 	locked        bool
 	lockToken     amqp.UUID
 	lockedUntil   time.Time
+	sessionOwner  any // the session lock holder that locked it, on session entities
 	avail         bool   // in the entity's (or its session's) available heap
 	sessionID     string // properties.group-id, on session entities
 }
@@ -482,7 +483,7 @@ func (b *broker) lockLocked(e *entity, m *message, now time.Time) {
 	m.lockToken = b.newLockToken()
 	m.lockedUntil = now.Add(e.props.LockDuration)
 	if ss := e.sessionOfMessage(m); ss != nil {
-		m.lockedUntil = ss.lockedUntil
+		m.lockedUntil, m.sessionOwner = ss.lockedUntil, ss.owner
 	}
 	e.locks[m.lockToken] = m
 	e.due(m.lockedUntil)
@@ -504,8 +505,8 @@ func (e *entity) lockExpiry(m *message) time.Time {
 	if ss == nil {
 		return m.lockedUntil
 	}
-	if ss.owner == nil {
-		return time.Time{}
+	if ss.owner == nil || ss.owner != m.sessionOwner {
+		return time.Time{} // the session was let go, or lost and taken by another receiver
 	}
 	return ss.lockedUntil
 }
