@@ -14,7 +14,7 @@ param principalId string
 @description('FHIR role names appreg may assign; must match the handler\'s FHIR_ALLOWED_ROLES.')
 param allowedRoles array
 
-var rbacAdministratorRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator
+var roleBasedAccessControlAdministrator = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168' // Role Based Access Control Administrator
 
 // The FHIR data roles by built-in name, as internal/registrar.FHIRRoles lists them.
 var fhirRoleIds = {
@@ -43,10 +43,10 @@ resource fhirService 'Microsoft.HealthcareApis/workspaces/fhirservices@2023-11-0
 }
 
 resource rbacAdministrator 'Microsoft.Authorization/roleAssignments@2020-04-01-preview' = {
-  name: guid(fhirService.id, principalId, rbacAdministratorRoleId)
+  name: guid(fhirService.id, principalId, roleBasedAccessControlAdministrator)
   scope: fhirService
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', rbacAdministratorRoleId)
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleBasedAccessControlAdministrator)
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'appreg grants and revokes the allow-listed FHIR data roles for the clients it registers'
