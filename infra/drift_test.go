@@ -794,6 +794,53 @@ func checkParameters(f files) []string {
 	return problems
 }
 
+// checkModules stands in for the compiler on the templates' own modules: each call passes only
+// params the module declares, every param without a default, and reads only outputs it has.
+func checkModules(f files) []string {
+	var problems []string
+	for _, caller := range sortedKeys(f) {
+		text := f[caller]
+		for _, m := range moduleRE.FindAllStringSubmatchIndex(text, -1) {
+			symbol, ref := text[m[2]:m[3]], text[m[4]:m[5]]
+			if strings.Contains(ref, ":") { // a registry module (br/public:…); its own tests cover it
+				continue
+			}
+			file := path.Join(path.Dir(caller), ref)
+			mod, ok := f[file]
+			if !ok {
+				problems = append(problems, fmt.Sprintf("%s: module %s refers to %s, which does not exist", caller, symbol, file))
+				continue
+			}
+			body := block(text, m[1]-1)
+			i := strings.Index(body, "params: {")
+			passed := map[string]bool{}
+			if i >= 0 {
+				for _, e := range regexp.MustCompile(`(?m)^    (\w+):`).FindAllStringSubmatch(block(body, i+len("params: {")-1), -1) {
+					passed[e[1]] = true
+				}
+			}
+			declared := map[string]bool{}
+			for _, p := range regexp.MustCompile(`(?m)^param\s+(\w+)\s+\w+(\s*=)?`).FindAllStringSubmatch(mod, -1) {
+				declared[p[1]] = true
+				if p[2] == "" && !passed[p[1]] {
+					problems = append(problems, fmt.Sprintf("%s: module %s does not pass %s, which %s requires", caller, symbol, p[1], file))
+				}
+			}
+			for _, name := range sortedKeys(passed) {
+				if !declared[name] {
+					problems = append(problems, fmt.Sprintf("%s: module %s passes %s, which %s does not declare", caller, symbol, name, file))
+				}
+			}
+			for _, o := range regexp.MustCompile(`\b`+symbol+`\.\??outputs\.(\w+)`).FindAllStringSubmatch(text, -1) {
+				if !regexp.MustCompile(`(?m)^output\s+` + o[1] + `\s`).MatchString(mod) {
+					problems = append(problems, fmt.Sprintf("%s: reads %s.outputs.%s, which %s does not declare", caller, symbol, o[1], file))
+				}
+			}
+		}
+	}
+	return problems
+}
+
 var checks = map[string]func(files) []string{
 	"app settings":     checkAppSettings,
 	"example settings": checkExample,
@@ -802,6 +849,7 @@ var checks = map[string]func(files) []string{
 	"role assignments": checkRoleAssignments,
 	"fhir delegation":  checkFHIRDelegation,
 	"parameters":       checkParameters,
+	"modules":          checkModules,
 }
 
 // --- the tests --------------------------------------------------------------------------------
@@ -939,6 +987,8 @@ func TestDriftCheckReportsChangedInfra(t *testing.T) {
 			[]string{"FUNCTIONS_WORKER_RUNTIME must not be set in Azure"}},
 		{"a connection string creeps in", []edit{{mainBicep, "  LOG_LEVEL: 'info'\n", "  LOG_LEVEL: 'info'\n  ServiceBusConnection: 'x'\n"}}, checkAppSettings,
 			[]string{"ServiceBusConnection must not be set in Azure"}},
+		{"a module param is renamed on one side", []edit{{serviceBusBicep, "param eventsSubscriptionName string", "param subscriptionName string"}}, checkModules,
+			[]string{"module serviceBus passes eventsSubscriptionName, which infra/app/servicebus.bicep does not declare"}},
 		{"main.parameters.json sets a param main.bicep lacks", []edit{{"infra/main.parameters.json", `"fhirServiceId"`, `"fhirService"`}}, checkParameters,
 			[]string{"sets fhirService, which"}},
 	}

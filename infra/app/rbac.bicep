@@ -37,17 +37,17 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
   name: serviceBusNamespaceName
 }
 
 resource commandQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
-  parent: namespace
+  parent: serviceBusNamespace
   name: commandQueueName
 }
 
 resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' existing = {
-  parent: namespace
+  parent: serviceBusNamespace
   name: eventsTopicName
 }
 

@@ -15,7 +15,7 @@ param maxDeliveryCount int
 
 // Standard: Basic has neither sessions nor topics. Local (SAS key) auth is off, so every client,
 // the host's trigger included, signs in with Entra ID and holds only the data roles it is given.
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   name: name
   location: location
   tags: tags
@@ -36,7 +36,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
 // maxDeliveryCount must equal the handler's MAX_DELIVERY_COUNT, whose last delivery publishes
 // the "failed" event. The lock is short because the host renews it (maxAutoLockRenewalDuration).
 resource commandQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
-  parent: namespace
+  parent: serviceBusNamespace
   name: commandQueueName
   properties: {
     requiresSession: true
@@ -52,7 +52,7 @@ resource commandQueue 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview
 // letter again without a reader seeing it twice; the week-long TTL keeps a topic that readers only
 // peek from growing until it reaches its quota and refuses the handler's events.
 resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
-  parent: namespace
+  parent: serviceBusNamespace
   name: eventsTopicName
   properties: {
     requiresDuplicateDetection: true
@@ -75,8 +75,8 @@ resource eventsSubscription 'Microsoft.ServiceBus/namespaces/topics/subscription
   }
 }
 
-output name string = namespace.name
-output id string = namespace.id
+output name string = serviceBusNamespace.name
+output id string = serviceBusNamespace.id
 output commandQueueName string = commandQueue.name
 output eventsTopicName string = eventsTopic.name
 output eventsSubscriptionName string = eventsSubscription.name

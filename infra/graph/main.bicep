@@ -26,15 +26,15 @@ var graphAppId = '00000003-0000-0000-c000-000000000000' // Microsoft Graph (appl
 // https://learn.microsoft.com/graph/permissions-reference#applicationreadwriteownedby
 var applicationReadWriteOwnedBy = '18a4783c-866b-4cc7-a460-3d5e5662c884' // Application.ReadWrite.OwnedBy (Graph app role)
 
-resource graph 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
+resource msGraphSP 'Microsoft.Graph/servicePrincipals@v1.0' existing = {
   appId: graphAppId
 }
 
 resource ownedBy 'Microsoft.Graph/appRoleAssignedTo@v1.0' = {
   principalId: principalId
-  resourceId: graph.id
+  resourceId: msGraphSP.id
   appRoleId: applicationReadWriteOwnedBy
 }
 
 output appRoleAssignmentId string = ownedBy.id
-output graphServicePrincipalId string = graph.id
+output graphServicePrincipalId string = msGraphSP.id
