@@ -6,8 +6,9 @@
 #    keeps a token without it for up to 24 hours. APPREG_SKIP_GRAPH_CHECK=1 skips the check (for
 #    an operator who cannot read the directory, once the grant is known to exist).
 # 2. Stages dist/ with `make package` (host.json, one folder per function, a static linux/amd64
-#    handler) and zips it into bin/appreg-dist.zip with Info-ZIP, which stores Unix modes, then
-#    proves the handler entry is -rwxr-xr-x: a handler without its execute bit never starts.
+#    handler) and zips it into bin/appreg-dist.zip with scripts/zip-dist.sh (Info-ZIP, which
+#    stores Unix modes), which proves the handler entry is -rwxr-xr-x: a handler without its
+#    execute bit never starts.
 #    azd's own zip is not used (azure.yaml declares no service): before azd 1.26 it dropped file
 #    modes, and this zip is one an operator can inspect and publish again by hand.
 set -eu
@@ -49,27 +50,9 @@ MSG
 	esac
 fi
 
-for tool in make go zip unzip; do
+for tool in make go; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "appreg: '$tool' is required to package the app" >&2; exit 1; }
 done
 
 make package
-
-# The Functions host on Linux executes dist/handler; a wrong architecture or a lost execute bit
-# shows up only as a host that never becomes healthy, so both are checked here.
-if [ "$(od -An -c -N4 dist/handler | tr -d ' ')" != '177ELF' ]; then
-	echo "appreg: dist/handler is not a Linux (ELF) executable; 'make package' should build GOOS=linux GOARCH=amd64" >&2
-	exit 1
-fi
-chmod 0755 dist/handler # whatever the local umask, the zip carries 0755
-
-zip=bin/appreg-dist.zip
-mkdir -p bin
-rm -f "$zip"
-(cd dist && zip -q -r -X "../$zip" .)
-mode=$(unzip -Z "$zip" handler | awk '{print $1}')
-if [ "$mode" != "-rwxr-xr-x" ]; then
-	echo "appreg: $zip stores handler as '$mode', not -rwxr-xr-x; package on Linux, macOS or WSL (not a Windows file system)" >&2
-	exit 1
-fi
-echo "appreg: packaged $zip ($(unzip -Z1 "$zip" | tr '\n' ' '))"
+scripts/zip-dist.sh dist bin/appreg-dist.zip
