@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"appreg/emulator/servicebus"
+	servicebus "appreg/emulator/servicebusemu"
 	"appreg/internal/config"
 	"appreg/internal/registrar"
 )
@@ -472,7 +472,7 @@ func checkServiceBus(f files) []string {
 		case got != want:
 			bad(r.file, "%s is named %q (%s), but the code's default is %q", r.symbol, got, origin, want)
 		case emuName != want:
-			bad(r.file, "%s: the emulator's DefaultConfig names it %q, the code %q; emulator/servicebus/config.go must follow", r.symbol, emuName, want)
+			bad(r.file, "%s: the emulator's DefaultConfig names it %q, the code %q; emulator/servicebusemu/config.go must follow", r.symbol, emuName, want)
 		}
 		if setting == "" {
 			return
