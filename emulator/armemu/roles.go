@@ -91,7 +91,7 @@ var builtInRoles = []RoleDefinition{
 	{ID: RoleFHIRSMARTUser, Name: "FHIR SMART User", Description: "Role allows user to access FHIR Service according to SMART on FHIR specification",
 		DataActions: fhirBoth("read", "write", "smart/action")},
 	{ID: RoleKeyVaultSecretsOfficer, Name: "Key Vault Secrets Officer", Description: "Perform any action on the secrets of a key vault, except manage permissions.",
-		Actions: []string{"Microsoft.Authorization/*/read", "Microsoft.KeyVault/checkNameAvailability/read", "Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/*/read", "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/operations/read"},
+		Actions:     []string{"Microsoft.Authorization/*/read", "Microsoft.KeyVault/checkNameAvailability/read", "Microsoft.KeyVault/deletedVaults/read", "Microsoft.KeyVault/locations/*/read", "Microsoft.KeyVault/vaults/*/read", "Microsoft.KeyVault/operations/read"},
 		DataActions: []string{"Microsoft.KeyVault/vaults/secrets/*"}},
 	{ID: RoleKeyVaultSecretsUser, Name: "Key Vault Secrets User", Description: "Read secret contents.",
 		DataActions: []string{"Microsoft.KeyVault/vaults/secrets/getSecret/action", "Microsoft.KeyVault/vaults/secrets/readMetadata/action"}},
