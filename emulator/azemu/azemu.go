@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"appreg/emulator/armemu"
 	"appreg/emulator/emu"
 	"appreg/emulator/entraemu"
+	"appreg/emulator/fhiremu"
 	"appreg/emulator/graphemu"
 	"appreg/emulator/internal/ca"
 	"appreg/emulator/internal/token"
@@ -37,6 +39,17 @@ type Options struct {
 	ServiceBusConfig *servicebusemu.Config // nil = servicebusemu.DefaultConfig()
 	// KeyVaultDeleteLag is how long Key Vault deletes take to settle; 0 = Key Vault emulator's default.
 	KeyVaultDeleteLag time.Duration
+	// FHIRServices are the FHIR services to serve; nil = DefaultFHIRServices.
+	FHIRServices []FHIRService
+	// DelegatedFHIRRoles are the FHIR role GUIDs appreg's identities may assign on them; nil =
+	// DefaultDelegatedFHIRRoles.
+	DelegatedFHIRRoles []string
+	// FHIRPropagationDelay and KeyVaultPropagationDelay are how late role assignments take
+	// effect at the FHIR services and the vault; 0 = each emulator's default, negative = at once.
+	FHIRPropagationDelay, KeyVaultPropagationDelay time.Duration
+	// PrincipalLag is how long Resource Manager's directory lookups miss a new principal; 0 =
+	// armemu.DefaultPrincipalLag.
+	PrincipalLag time.Duration
 	// Now drives Graph and Key Vault state: password and secret lifetimes, creation times, soft
 	// delete. Token lifetimes and Service Bus timing (locks, TTL) always follow the wall clock,
 	// because the SDKs cache tokens and time locks in real time; a test that moves Now forward by
@@ -52,6 +65,8 @@ type Server struct {
 	Graph      *graphemu.Server
 	KeyVault   *keyvaultemu.Server
 	ServiceBus *servicebusemu.Server
+	ARM        *armemu.Server
+	FHIR       *fhiremu.Server
 
 	authority  *ca.Authority
 	https, msi *emu.HTTPServer
@@ -129,11 +144,37 @@ func NewServer(opts *Options) (_ *Server, err error) {
 		return nil, err
 	}
 
-	appID, _, _, secret, err := s.Graph.SeedClient(HandlerClientName, []string{GraphRole})
+	if s.ARM, err = armemu.NewServer(&armemu.Options{
+		Authority: s.authority, Issuer: issuer, TenantID: tenant, AuthorityURL: s.url, Directory: s.Graph,
+		PrincipalLag: opts.PrincipalLag, Now: now, Logger: log.With("service", "arm"), NoListener: true,
+	}); err != nil {
+		return nil, err
+	}
+	sub := s.ARM.SubscriptionID()
+	services := opts.FHIRServices
+	if services == nil {
+		services = DefaultFHIRServices
+	}
+	var fhirIDs []string
+	for _, f := range services {
+		fhirIDs = append(fhirIDs, fhirServiceID(sub, f))
+	}
+	if s.FHIR, err = fhiremu.NewServer(&fhiremu.Options{
+		Authority: s.authority, Issuer: issuer, TenantID: tenant, AuthorityURL: s.url, Services: fhirIDs,
+		Authorizer: s.ARM, PropagationDelay: opts.FHIRPropagationDelay, Now: now, Logger: log.With("service", "fhir"), NoListener: true,
+	}); err != nil {
+		return nil, err
+	}
+
+	appID, _, handlerSP, secret, err := s.Graph.SeedClient(HandlerClientName, []string{GraphRole})
 	if err != nil {
 		return nil, fmt.Errorf("azemu: seed %s: %w", HandlerClientName, err)
 	}
-	miClientID, _ := s.Graph.SeedManagedIdentity([]string{GraphRole})
+	operatorID, _, operatorSP, operatorSecret, err := s.Graph.SeedClient(OperatorClientName, nil)
+	if err != nil {
+		return nil, fmt.Errorf("azemu: seed %s: %w", OperatorClientName, err)
+	}
+	miClientID, miSP := s.Graph.SeedManagedIdentity([]string{GraphRole})
 
 	s.endpoints = endpoints.Endpoints{
 		TenantID:      tenant,
@@ -144,9 +185,27 @@ func NewServer(opts *Options) (_ *Server, err error) {
 			Endpoint: msiURL, Header: s.Entra.MSIHeader(), ClientID: miClientID,
 		},
 		ServiceBusConnectionString: s.ServiceBus.ConnectionString(),
-		Clients:                    []endpoints.Client{{Name: HandlerClientName, ClientID: appID, ClientSecret: secret}},
-		CAFile:                     "ca.pem",
-		Controls:                   s.url + emu.Prefix,
+		Clients: []endpoints.Client{
+			{Name: HandlerClientName, ClientID: appID, ClientSecret: secret},
+			{Name: OperatorClientName, ClientID: operatorID, ClientSecret: operatorSecret},
+		},
+		CAFile:         "ca.pem",
+		Controls:       s.url + emu.Prefix,
+		ARMEndpoint:    s.url,
+		ARMAudience:    armemu.Audiences[0],
+		SubscriptionID: sub,
+		KeyVaultID:     resourceID(sub, "Microsoft.KeyVault", "vaults/azemu"),
+		ServiceBusID:   resourceID(sub, "Microsoft.ServiceBus", "namespaces/azemu"),
+	}
+	for _, svc := range s.FHIR.Services() {
+		s.endpoints.FHIRServices = append(s.endpoints.FHIRServices, endpoints.FHIRService{ID: svc.ID, URL: s.url + svc.BasePath()})
+	}
+	delegated := opts.DelegatedFHIRRoles
+	if delegated == nil {
+		delegated = DefaultDelegatedFHIRRoles
+	}
+	if err := s.seedRBAC([]string{miSP, handlerSP}, operatorSP, fhirIDs, delegated); err != nil {
+		return nil, err
 	}
 	s.client = emu.Client(s.authority.Pool())
 	s.https = emu.Serve(httpsLn, s.routes(), s.authority.ServerTLS(), log)
@@ -164,6 +223,8 @@ func (s *Server) routes() http.Handler {
 		"graph":      s.Graph.Handler(),
 		"keyvault":   s.KeyVault.Handler(),
 		"servicebus": s.ServiceBus.Handler(),
+		"arm":        s.ARM.Handler(),
+		"fhir":       s.FHIR.Handler(),
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
@@ -177,7 +238,7 @@ func (s *Server) routes() http.Handler {
 			svc, _, _ := strings.Cut(strings.TrimPrefix(p, emu.Prefix), "/")
 			h := controls[svc]
 			if h == nil {
-				emu.WriteError(w, http.StatusNotFound, "NotFound", "no emulator control at "+p+"; services: entra, graph, keyvault, servicebus")
+				emu.WriteError(w, http.StatusNotFound, "NotFound", "no emulator control at "+p+"; services: entra, graph, keyvault, servicebus, arm, fhir")
 				return
 			}
 			h.ServeHTTP(w, r)
@@ -185,6 +246,10 @@ func (s *Server) routes() http.Handler {
 			s.Graph.Handler().ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/secrets") || strings.HasPrefix(p, "/deletedsecrets"):
 			s.KeyVault.Handler().ServeHTTP(w, r)
+		case strings.HasPrefix(p, "/fhir/"):
+			s.FHIR.Handler().ServeHTTP(w, r)
+		case p == "/subscriptions" || strings.HasPrefix(p, "/subscriptions/") || p == "/tenants" || strings.HasPrefix(p, "/providers/"):
+			s.ARM.Handler().ServeHTTP(w, r)
 		default:
 			s.Entra.Handler().ServeHTTP(w, r)
 		}
@@ -199,6 +264,8 @@ func (s *Server) Reset() {
 	s.Graph.Reset()
 	s.KeyVault.Reset()
 	s.ServiceBus.Reset()
+	s.ARM.Reset()
+	s.FHIR.Reset()
 }
 
 // URL is the shared HTTPS origin.
@@ -249,6 +316,12 @@ func (s *Server) Close() {
 	}
 	if s.Graph != nil {
 		s.Graph.Close()
+	}
+	if s.ARM != nil {
+		s.ARM.Close()
+	}
+	if s.FHIR != nil {
+		s.FHIR.Close()
 	}
 	emu.CloseClient(s.client)
 }

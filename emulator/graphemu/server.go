@@ -83,6 +83,7 @@ type object struct {
 	lagUntil time.Time
 	owners   []string
 	seeded   bool
+	created  time.Time // on the server's clock; zero for seeded objects
 }
 
 type application struct {

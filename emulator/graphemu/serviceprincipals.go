@@ -143,7 +143,7 @@ func (s *Server) newServicePrincipal(p perms, appID string, body map[string]json
 	if str(props, "displayName") == "" {
 		props["displayName"] = jsonString(appName)
 	}
-	sp := &servicePrincipal{object: object{id: strings.ToLower(s.ids()), owners: p.ownersForNew(), lagUntil: s.lagUntil()}}
+	sp := &servicePrincipal{object: object{id: strings.ToLower(s.ids()), owners: p.ownersForNew(), lagUntil: s.lagUntil(), created: s.now()}}
 	props["id"] = jsonString(sp.id)
 	props["appId"] = jsonString(str(a.props, "appId"))
 	props["appDisplayName"] = jsonString(appName)

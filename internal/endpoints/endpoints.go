@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // FileName is the file's name in the directory azemu writes it to.
@@ -23,6 +24,19 @@ type Endpoints struct {
 	ManagedIdentity            ManagedIdentity `json:"managedIdentity"`
 	ServiceBusConnectionString string          `json:"serviceBusConnectionString"`
 	Clients                    []Client        `json:"clients"`
+	// ARMEndpoint and ARMAudience are Resource Manager (role assignments, subscriptions) and
+	// the audience its tokens carry; SubscriptionID is the one subscription. The appreg
+	// settings ARM_ENDPOINT and ARM_AUDIENCE take them as they are.
+	ARMEndpoint    string `json:"armEndpoint,omitempty"`
+	ARMAudience    string `json:"armAudience,omitempty"`
+	SubscriptionID string `json:"subscriptionId,omitempty"`
+	// KeyVaultID and ServiceBusID are the ARM ids of the vault and the namespace: the scopes
+	// their data roles are assigned at.
+	KeyVaultID   string `json:"keyVaultResourceId,omitempty"`
+	ServiceBusID string `json:"serviceBusResourceId,omitempty"`
+	// FHIRServices are the FHIR services: their ARM ids (the role-assignment scope) and base
+	// URLs (also their token audience).
+	FHIRServices []FHIRService `json:"fhirServices,omitempty"`
 	// CAFile is the test CA's certificate: relative to the file's directory as written, absolute
 	// once Read.
 	CAFile string `json:"caFile"`
@@ -36,6 +50,21 @@ type ManagedIdentity struct {
 	Endpoint string `json:"endpoint"`
 	Header   string `json:"header"`
 	ClientID string `json:"clientId"`
+}
+
+// FHIRService is a FHIR service of the local Azure.
+type FHIRService struct {
+	ID  string `json:"id"`
+	URL string `json:"url"`
+}
+
+// FHIRSetting is the value of appreg's FHIR_SERVICES setting for these services: id=url, …
+func (e Endpoints) FHIRSetting() string {
+	var parts []string
+	for _, f := range e.FHIRServices {
+		parts = append(parts, f.ID+"="+f.URL)
+	}
+	return strings.Join(parts, ",")
 }
 
 // Client is a seeded app registration with a client secret.

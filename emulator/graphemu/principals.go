@@ -1,0 +1,20 @@
+package graphemu
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// LookupPrincipal tells Resource Manager (the armemu Directory) about a service principal: its
+// principal type and when it was created, on this server's clock. Seeded principals are as old
+// as the tenant (zero time). How long Resource Manager takes to see a new one is its own lag.
+func (s *Server) LookupPrincipal(_ context.Context, objectID string) (string, time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sp := s.sps[strings.ToLower(objectID)]
+	if sp == nil {
+		return "", time.Time{}, false
+	}
+	return "ServicePrincipal", sp.created, true
+}
