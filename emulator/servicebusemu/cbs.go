@@ -40,6 +40,7 @@ func (c *conn) putToken(req *goamqp.Message) *goamqp.Message {
 			token = string(req.Data[0])
 		}
 	}
+	var cl claim
 	audience, err := url.Parse(name)
 	if err != nil || name == "" {
 		return statusReply(400, "The CBS request has no valid 'name' (audience).", "")
@@ -50,8 +51,13 @@ func (c *conn) putToken(req *goamqp.Message) *goamqp.Message {
 			return statusReply(401, msg, "com.microsoft:unauthorized-access")
 		}
 	case tokenTypeJWT:
-		// Entra tokens are not verified: identity-based access is not
-		// emulated, and an SDK only sends one when configured for it.
+		// An Entra token proves who the caller is; what it may do is RBAC's
+		// decision, made when a link is attached or a request is made.
+		principal, msg := c.srv.verifyJWT(token)
+		if msg != "" {
+			return statusReply(401, msg, "com.microsoft:unauthorized-access")
+		}
+		cl = claim{principal: principal, jwt: true}
 	default:
 		return statusReply(400, "Unsupported token type "+strconv.Quote(typ)+".", "")
 	}
@@ -67,7 +73,7 @@ func (c *conn) putToken(req *goamqp.Message) *goamqp.Message {
 			return statusReply(404, fmt.Sprintf("The messaging entity '%s' could not be found.", entityPath), string(amqp.ErrNotFound))
 		}
 	}
-	c.claims[strings.ToLower(path)] = true
+	c.claims[strings.ToLower(path)] = cl
 	return statusReply(202, "Accepted", "")
 }
 
@@ -112,16 +118,16 @@ func (s *Server) verifySAS(token string) string {
 	return ""
 }
 
-// authorized reports whether a CBS token covers path: a token for the
-// namespace covers everything, one for an entity covers its sub-paths.
-func (c *conn) authorized(path string) bool {
+// authorized returns the claim of a CBS token that covers path: a token for
+// the namespace covers everything, one for an entity covers its sub-paths.
+func (c *conn) authorized(path string) (claim, bool) {
 	p := strings.ToLower(strings.Trim(path, "/"))
-	for claim := range c.claims {
-		if claim == "" || p == claim || strings.HasPrefix(p, claim+"/") {
-			return true
+	for covered, cl := range c.claims {
+		if covered == "" || p == covered || strings.HasPrefix(p, covered+"/") {
+			return cl, true
 		}
 	}
-	return false
+	return claim{}, false
 }
 
 // statusReply builds a $cbs reply. status-code is an AMQP int: the Go SDK

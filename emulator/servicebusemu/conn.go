@@ -54,6 +54,7 @@ type link struct {
 	handle    uint32
 	sess      *session
 	entity    *entity // linkSend, linkRecv, and $management requests
+	claim     claim   // $management requests: the CBS token that covers them
 	cbs       bool    // linkRequest to $cbs
 	address   string  // linkReply: the reply-to address it serves
 	peekLock  bool
@@ -138,10 +139,11 @@ type conn struct {
 	lastRead   time.Time
 	sessions   map[uint16]*session
 	replyLinks map[string]*link
-	claims     map[string]bool // authorized audience paths (lower case)
-	partial    int             // bytes held in unfinished incoming transfers
-	replyBytes int             // bytes of replies waiting for link credit
-	started    chan struct{}   // closed when loop starts taking control calls
+	claims     map[string]claim // authorized audience paths (lower case)
+	hostname   string           // the namespace host the client opened the connection for
+	partial    int              // bytes held in unfinished incoming transfers
+	replyBytes int              // bytes of replies waiting for link credit
+	started    chan struct{}    // closed when loop starts taking control calls
 }
 
 // connError ends the connection with an AMQP close carrying Error.
@@ -248,6 +250,7 @@ func (c *conn) handshake() error {
 		return newConnError(amqp.ErrInvalidField, "max-frame-size %d below %d", open.MaxFrameSize, amqp.MinMaxFrameSize)
 	}
 	c.remoteIdle = open.IdleTimeout
+	c.hostname = open.Hostname
 	c.writeFrame(0, amqp.Open{
 		ContainerID: "azemu-servicebus", Hostname: open.Hostname, MaxFrameSize: maxFrameSize,
 		ChannelMax: channelMax, HasChannelMax: true, IdleTimeout: c.srv.idleTimeout,

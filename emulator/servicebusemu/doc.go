@@ -65,8 +65,28 @@
 //     $Transfer/$DeadLetterQueue exists and stays empty), transactions,
 //     partitioning, WebSockets, TLS, persistence, quotas, throttling or the
 //     HTTP/ATOM administration API.
-//   - Entra (jwt) CBS tokens are accepted without verification; token expiry
-//     is checked at put-token only, links are never detached when it passes.
+//   - Entra (jwt) CBS tokens are verified only with Options.Issuer (then:
+//     signature, lifetime, audience https://servicebus.azure.net and tenant,
+//     a bad one 401 at put-token with the emulator's own description) and
+//     authorized only with Options.Authorizer: the token's principal needs a
+//     role granting .../messages/send/action (sender links, schedule and
+//     cancel) or .../messages/receive/action (receiver links, every other
+//     $management request) at the entity's ARM scope below
+//     Options.ResourceID, checked when the link attaches or the request is
+//     made; a refusal is amqp:unauthorized-access with "Unauthorized access.
+//     'Send' claim(s) are required to perform this operation. Resource:
+//     'sb://<host>/<entity>'. TrackingId:…", as the service words it. Role
+//     changes apply at once (no propagation delay), and Manage (entity
+//     administration) is never asked for. Without an Issuer, Entra tokens
+//     are accepted unverified and hold every right, like a SAS key. Token
+//     expiry is checked at put-token only; links are never detached when it
+//     passes.
+//   - A MessageId or SessionId over 128 characters is refused, as the
+//     service's quota says (the SDKs do not check): the transfer is rejected
+//     with com.microsoft:argument-out-of-range and a description of the
+//     emulator's own wording, which the Go SDK treats as a connection fault
+//     and retries before giving up. The service's exact answer is not on
+//     record.
 //   - Limits: 256 KiB per message (the Standard tier), 256 sessions per
 //     connection (channel-max 255), 256 links per session (handle-max 255),
 //     4 MiB of unfinished incoming transfers and 16 MiB of replies not yet

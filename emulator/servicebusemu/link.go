@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	goamqp "github.com/Azure/go-amqp"
+
 	"appreg/emulator/servicebusemu/internal/amqp"
 )
 
@@ -44,7 +46,7 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 			l.kind = linkRecv
 			l.peekLock = a.SndSettleMode != amqp.SndSettled
 			l.presettle = !l.peekLock
-			l.entity, refuse = c.resolve(src, src)
+			l.entity, refuse = c.resolve(src, src, actionReceive)
 			if refuse == nil {
 				l.accept, refuse = sessionAttach(a, l.entity)
 			}
@@ -62,9 +64,10 @@ func (c *conn) onAttach(s *session, a amqp.Attach) error {
 			l.kind, l.cbs = linkRequest, true
 		case isManagement(tgt):
 			l.kind = linkRequest
-			l.entity, refuse = c.resolve(tgt[:len(tgt)-len("/$management")], tgt)
+			l.entity, refuse = c.resolve(tgt[:len(tgt)-len("/$management")], tgt, "")
+			l.claim, _ = c.authorized(tgt)
 		default:
-			l.entity, refuse = c.resolve(tgt, tgt)
+			l.entity, refuse = c.resolve(tgt, tgt, actionSend)
 			if refuse == nil && l.entity.kind != kindQueue && l.entity.kind != kindTopic {
 				refuse = &amqp.Error{Condition: amqp.ErrNotAllowed, Description: "cannot send to " + l.entity.name}
 			}
@@ -201,19 +204,39 @@ func dotnetTicks(t time.Time) int64 {
 	return t.UnixNano()/100 + 621355968000000000
 }
 
-// resolve finds the entity at path and checks that a CBS token covers the
-// link's address (the entity or its $management node).
-func (c *conn) resolve(path, address string) (*entity, *amqp.Error) {
+// resolve finds the entity at path, checks that a CBS token covers the
+// link's address (the entity or its $management node) and, for an Entra
+// token, that RBAC gives its principal action ("" for a $management link,
+// whose requests are judged one by one).
+func (c *conn) resolve(path, address, action string) (*entity, *amqp.Error) {
 	e, err := c.srv.broker.lookup(path)
 	if err != nil {
 		return nil, &amqp.Error{Condition: amqp.ErrNotFound, Description: fmt.Sprintf(
 			"The messaging entity '%s' could not be found.", path)}
 	}
-	if !c.authorized(address) {
+	cl, ok := c.authorized(address)
+	if !ok {
 		return nil, &amqp.Error{Condition: amqp.ErrUnauthorized, Description: fmt.Sprintf(
 			"Unauthorized access to '%s': no valid CBS token covers it.", path)}
 	}
+	if action != "" {
+		if refuse := c.mayAct(cl, e, action); refuse != nil {
+			return nil, refuse
+		}
+	}
 	return e, nil
+}
+
+// mayManage judges a $management request by the right it needs: scheduling
+// and cancelling send, everything else (peek, renew, receive deferred,
+// sessions) listens.
+func (c *conn) mayManage(l *link, req *goamqp.Message) *amqp.Error {
+	op, _ := req.ApplicationProperties["operation"].(string)
+	action := actionReceive
+	if op == "com.microsoft:schedule-message" || op == "com.microsoft:cancel-scheduled-message" {
+		action = actionSend
+	}
+	return c.mayAct(l.claim, l.entity, action)
 }
 
 func (c *conn) onDetach(s *session, d amqp.Detach) error {

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"appreg/emulator/emu"
+	"appreg/emulator/internal/token"
 	"appreg/emulator/servicebusemu/internal/amqp"
 )
 
@@ -30,6 +32,16 @@ type Options struct {
 	// IdleTimeout is the idle-timeout the emulator advertises and enforces:
 	// a connection that sends nothing for this long is closed. 0 = 60 s.
 	IdleTimeout time.Duration
+	// Issuer verifies Entra (jwt) CBS tokens: signature, lifetime, audience
+	// https://servicebus.azure.net and, when TenantID is set, the tenant.
+	// nil: they are accepted unverified and hold every right.
+	Issuer   *token.Issuer
+	TenantID string
+	// Authorizer decides what a verified Entra token's principal may do,
+	// at the scopes below ResourceID (the namespace's ARM id); nil: every
+	// right, as with a SAS key.
+	Authorizer Authorizer
+	ResourceID string
 }
 
 // Server is a running emulator. It listens from NewServer until Close. Its embedded Controls
@@ -46,6 +58,10 @@ type Server struct {
 	now         func() time.Time
 	keyName     string
 	key         string
+	issuer      *token.Issuer
+	tenantID    string
+	authz       Authorizer
+	resourceID  string
 	idleTimeout time.Duration
 	quit        chan struct{}
 	wg          sync.WaitGroup
@@ -73,6 +89,7 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	s := &Server{
 		log: opts.Logger, now: opts.Now, keyName: opts.KeyName, key: opts.Key,
+		issuer: opts.Issuer, tenantID: strings.ToLower(opts.TenantID), authz: opts.Authorizer, resourceID: strings.TrimSuffix(opts.ResourceID, "/"),
 		idleTimeout: opts.IdleTimeout, quit: make(chan struct{}), conns: map[*conn]struct{}{},
 	}
 	if s.log == nil {
@@ -175,7 +192,7 @@ func (s *Server) serveConn(nc net.Conn) *conn {
 		w:      bufio.NewWriterSize(nc, 32*1024),
 		frames: make(chan frameIn, 16), wakeCh: make(chan struct{}, 1), ctrl: make(chan func()),
 		done: make(chan struct{}), sessions: map[uint16]*session{}, replyLinks: map[string]*link{},
-		claims: map[string]bool{}, started: make(chan struct{}),
+		claims: map[string]claim{}, started: make(chan struct{}),
 	}
 	s.mu.Lock()
 	if s.closed {

@@ -127,6 +127,9 @@ func (c *conn) accept(l *link, format uint32, payload []byte) amqp.DeliveryState
 		}
 		return amqp.Accepted{}
 	}
+	if e := checkIDs(msgs); e != nil {
+		return amqp.Rejected{Error: e}
+	}
 	if _, err := c.srv.broker.send(l.entity, msgs); err != nil {
 		return amqp.Rejected{Error: &amqp.Error{Condition: amqp.ErrNotAllowed, Description: err.Error()}}
 	}
@@ -145,6 +148,10 @@ func (c *conn) request(l *link, req *goamqp.Message) {
 		case l.cbs:
 			resp = c.putToken(req)
 		default:
+			if e := c.mayManage(l, req); e != nil {
+				resp = mgmtReply(401, e.Description, string(e.Condition))
+				break
+			}
 			resp = c.management(l.entity, req)
 		}
 		c.reply(req, resp)
