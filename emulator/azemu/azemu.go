@@ -131,19 +131,6 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if s.KeyVault, err = keyvaultemu.NewServer(&keyvaultemu.Options{
-		Authority: s.authority, Issuer: issuer, TenantID: tenant, AuthorityURL: s.url,
-		DeleteLag: opts.KeyVaultDeleteLag, Now: now, Logger: log.With("service", "keyvault"),
-		NoListener: true,
-	}); err != nil {
-		return nil, err
-	}
-	if s.ServiceBus, err = servicebusemu.NewServer(&servicebusemu.Options{
-		Addr: opts.AMQPAddr, Config: opts.ServiceBusConfig, Logger: log.With("service", "servicebus"),
-	}); err != nil {
-		return nil, err
-	}
-
 	if s.ARM, err = armemu.NewServer(&armemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: tenant, AuthorityURL: s.url, Directory: s.Graph,
 		PrincipalLag: opts.PrincipalLag, Now: now, Logger: log.With("service", "arm"), NoListener: true,
@@ -151,6 +138,23 @@ func NewServer(opts *Options) (_ *Server, err error) {
 		return nil, err
 	}
 	sub := s.ARM.SubscriptionID()
+	kvID := resourceID(sub, "Microsoft.KeyVault", "vaults/azemu")
+	sbID := resourceID(sub, "Microsoft.ServiceBus", "namespaces/azemu")
+	if s.KeyVault, err = keyvaultemu.NewServer(&keyvaultemu.Options{
+		Authority: s.authority, Issuer: issuer, TenantID: tenant, AuthorityURL: s.url,
+		DeleteLag: opts.KeyVaultDeleteLag, Now: now, Logger: log.With("service", "keyvault"),
+		Authorizer: s.ARM, ResourceID: kvID, PropagationDelay: opts.KeyVaultPropagationDelay,
+		NoListener: true,
+	}); err != nil {
+		return nil, err
+	}
+	if s.ServiceBus, err = servicebusemu.NewServer(&servicebusemu.Options{
+		Addr: opts.AMQPAddr, Config: opts.ServiceBusConfig, Logger: log.With("service", "servicebus"),
+		Issuer: issuer, TenantID: tenant, Authorizer: s.ARM, ResourceID: sbID,
+	}); err != nil {
+		return nil, err
+	}
+
 	services := opts.FHIRServices
 	if services == nil {
 		services = DefaultFHIRServices
@@ -194,8 +198,8 @@ func NewServer(opts *Options) (_ *Server, err error) {
 		ARMEndpoint:    s.url,
 		ARMAudience:    armemu.Audiences[0],
 		SubscriptionID: sub,
-		KeyVaultID:     resourceID(sub, "Microsoft.KeyVault", "vaults/azemu"),
-		ServiceBusID:   resourceID(sub, "Microsoft.ServiceBus", "namespaces/azemu"),
+		KeyVaultID:     kvID,
+		ServiceBusID:   sbID,
 	}
 	for _, svc := range s.FHIR.Services() {
 		s.endpoints.FHIRServices = append(s.endpoints.FHIRServices, endpoints.FHIRService{ID: svc.ID, URL: s.url + svc.BasePath()})

@@ -16,9 +16,19 @@
 //   - Any api-version is accepted and none changes behaviour; a missing one is 400 BadParameter
 //     (the service's exact message is not on record). Authentication is checked first, so an
 //     unauthenticated request always gets the 401 challenge, whatever else is wrong with it.
-//   - Identity is the token's tenant only: no RBAC or access policies, no network rules, no CAE,
-//     no PoP tokens. A token from another tenant gets AKV10032, a wrong audience AKV10022, a
-//     foreign signature AKV10046; the texts for expired and malformed tokens are approximations.
+//   - Authorization: with Options.Authorizer (azemu wires the Resource Manager emulator) the
+//     vault uses Azure RBAC, as one with enableRbacAuthorization: each operation needs its data
+//     action (secrets/setSecret/action, getSecret/action, readMetadata/action for lists and
+//     deleted secrets, update/action, delete, purge/action, recover/action, backup/action,
+//     restore/action) at the secret's scope (<vault id>/secrets/<name>) or above, as the
+//     caller's role assignments stood Options.PropagationDelay ago (default five seconds; Azure
+//     takes up to ten minutes). A refusal is 403 Forbidden with innererror ForbiddenByRbac and
+//     the service's "Caller is not authorized to perform action on resource." message (Caller,
+//     Action, Resource, Assignment: (not found), DecisionReason 'DeniedWithNoValidRBAC', Vault).
+//     Without an Authorizer any token of the tenant may do anything. No access policies,
+//     network rules, CAE or PoP tokens. A token from another tenant gets AKV10032, a wrong
+//     audience AKV10022, a foreign signature AKV10046; the texts for expired and malformed
+//     tokens are approximations.
 //   - Timing: deletes, purges and recoveries settle after Options.DeleteLag (default 500 ms of the
 //     injected clock, not the seconds the service takes). While a delete settles, GET
 //     /deletedsecrets/{name} is 404 "Deleted Secret not found" and writes to the name (set,

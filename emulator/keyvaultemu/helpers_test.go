@@ -78,6 +78,7 @@ type credential struct {
 	clk      *clock
 	audience string // "" = derived from the scope
 	tenant   string // "" = the tenant from the challenge
+	oid      string // "" = 00000000-0000-0000-0000-0000000000b1
 	calls    atomic.Int32
 }
 
@@ -98,9 +99,13 @@ func (c *credential) GetToken(_ context.Context, opts policy.TokenRequestOptions
 	if tid == "" {
 		tid = opts.TenantID
 	}
+	oid := c.oid
+	if oid == "" {
+		oid = "00000000-0000-0000-0000-0000000000b1"
+	}
 	raw, err := c.issuer.Sign(token.Claims{
 		Issuer: "https://sts.windows.net/" + tid + "/", Audience: aud, TenantID: tid,
-		AppID: "00000000-0000-0000-0000-0000000000a1", ObjectID: "00000000-0000-0000-0000-0000000000b1",
+		AppID: "00000000-0000-0000-0000-0000000000a1", ObjectID: oid,
 		// Valid for a long stretch of test time, so advancing the clock by days keeps it good.
 		ExpiresAt: c.clk.Now().Add(1000 * 24 * time.Hour).Unix(),
 	})

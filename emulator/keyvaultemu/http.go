@@ -81,7 +81,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"status", rec.status, "requestId", requestID, "elapsed", time.Since(start))
 	}()
 
-	if e := s.authenticate(r); e != nil {
+	claims, e := s.authenticate(r)
+	if e != nil {
 		h.Set("WWW-Authenticate", s.challenge())
 		writeError(rec, e)
 		return
@@ -91,6 +92,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, badParameter("The api-version query parameter is missing. Add ?api-version=2026-04-01 (any version is accepted)."))
 		return
 	}
+	rec.claims = claims
 	s.mux.ServeHTTP(rec, r)
 }
 
@@ -99,6 +101,10 @@ func (s *Server) operation(op string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rec, ok := w.(*recorder); ok {
 			rec.op = op
+			if e := s.authorize(r, rec.claims, op); e != nil {
+				writeError(w, e)
+				return
+			}
 		}
 		wait, f := s.Take(op)
 		if !emu.Sleep(r.Context(), wait) {
@@ -128,10 +134,10 @@ func (s *Server) challenge() string {
 
 // authenticate checks the bearer token the way Key Vault reports it: every failure is a 401 with
 // the challenge, so a client that holds a bad token goes back to Entra.
-func (s *Server) authenticate(r *http.Request) *apiError {
+func (s *Server) authenticate(r *http.Request) (token.Claims, *apiError) {
 	raw := token.Bearer(r.Header.Get("Authorization"))
 	if raw == "" {
-		return unauthorized("AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.")
+		return token.Claims{}, unauthorized("AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.")
 	}
 	claims, err := s.issuer.Verify(raw, Audience)
 	if errors.Is(err, token.ErrAudience) {
@@ -142,25 +148,25 @@ func (s *Server) authenticate(r *http.Request) *apiError {
 	switch {
 	case err == nil:
 	case errors.Is(err, token.ErrAudience):
-		return unauthorized(fmt.Sprintf("AKV10022: Invalid audience. Expected %s, found: %s.", Audience, peekClaim(raw, "aud")))
+		return claims, unauthorized(fmt.Sprintf("AKV10022: Invalid audience. Expected %s, found: %s.", Audience, peekClaim(raw, "aud")))
 	case errors.Is(err, token.ErrSignature):
 		header, _, _ := strings.Cut(raw, ".")
-		return unauthorized(fmt.Sprintf("AKV10046: Unable to resolve the key used for signature validation. EncodedJwtHeader: '%s'.", header))
+		return claims, unauthorized(fmt.Sprintf("AKV10046: Unable to resolve the key used for signature validation. EncodedJwtHeader: '%s'.", header))
 	case errors.Is(err, token.ErrExpired):
-		return unauthorized("Token validation failed: the token is expired.")
+		return claims, unauthorized("Token validation failed: the token is expired.")
 	case errors.Is(err, token.ErrNotYetValid):
-		return unauthorized("Token not yet valid.")
+		return claims, unauthorized("Token not yet valid.")
 	default:
-		return unauthorized("Token validation failed: the token is malformed.")
+		return claims, unauthorized("Token validation failed: the token is malformed.")
 	}
 	if !strings.EqualFold(claims.TenantID, s.tenant) {
 		found := claims.Issuer
 		if found == "" {
 			found = "https://sts.windows.net/" + claims.TenantID + "/"
 		}
-		return unauthorized(fmt.Sprintf("AKV10032: Invalid issuer. Expected one of https://sts.windows.net/%s/, found %s.", s.tenant, found))
+		return claims, unauthorized(fmt.Sprintf("AKV10032: Invalid issuer. Expected one of https://sts.windows.net/%s/, found %s.", s.tenant, found))
 	}
-	return nil
+	return claims, nil
 }
 
 // peekClaim reads one string claim of a token whose signature is already known to be good.
@@ -260,6 +266,7 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	op     string
+	claims token.Claims // the authenticated caller
 }
 
 func (r *recorder) WriteHeader(status int) {

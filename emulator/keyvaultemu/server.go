@@ -63,6 +63,13 @@ type Options struct {
 	Logger *slog.Logger
 	// IDs makes 32-hex version identifiers; default random.
 	IDs func() string
+	// Authorizer makes the vault use Azure RBAC for data access (the Resource Manager
+	// emulator); nil: any token of the tenant may do anything. ResourceID is then the vault's
+	// ARM id, the scope its roles are assigned at (secrets below it at /secrets/<name>).
+	Authorizer Authorizer
+	ResourceID string
+	// PropagationDelay: 0 = DefaultPropagationDelay, negative = none.
+	PropagationDelay time.Duration
 }
 
 // Server is a Key Vault (secrets) data plane on a loopback HTTPS listener. Its embedded
@@ -79,6 +86,8 @@ type Server struct {
 	now          func() time.Time
 	log          *slog.Logger
 	ids          func() string
+	authz        Authorizer
+	resourceID   string
 
 	mux      *http.ServeMux
 	controls http.Handler
@@ -90,6 +99,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	vault vault
+	delay time.Duration
 }
 
 // NewServer starts the emulator; it is accepting connections when NewServer returns.
@@ -107,6 +117,18 @@ func NewServer(opts *Options) (*Server, error) {
 		now:          opts.Now,
 		log:          opts.Logger,
 		ids:          opts.IDs,
+		authz:        opts.Authorizer,
+		resourceID:   strings.TrimSuffix(opts.ResourceID, "/"),
+		delay:        opts.PropagationDelay,
+	}
+	switch {
+	case s.delay == 0:
+		s.delay = DefaultPropagationDelay
+	case s.delay < 0:
+		s.delay = 0
+	}
+	if s.authz != nil && !strings.Contains(strings.ToLower(s.resourceID), "/providers/microsoft.keyvault/vaults/") {
+		return nil, fmt.Errorf("keyvault: an Authorizer needs the vault's ARM id as ResourceID, got %q", s.resourceID)
 	}
 	if s.days == 0 {
 		s.days = 90

@@ -19,6 +19,7 @@ const (
 	innerDeletedButRecoverable = "ObjectIsDeletedButRecoverable"
 	innerBeingDeleted          = "ObjectIsBeingDeleted"
 	innerSecretDisabled        = "SecretDisabled"
+	innerForbiddenByRBAC       = "ForbiddenByRbac"
 )
 
 // kvError is Key Vault's error body: {"error":{"code","message","innererror":{"code"}}}.
@@ -95,6 +96,10 @@ func responseError(op, name string, re *azcore.ResponseError, now time.Time) *re
 		code, what = registrar.CodeConflict, "the current version of "+subject+" is disabled"
 	case code == registrar.CodeInvalid:
 		what = "Key Vault refused the request"
+	case code == registrar.CodeForbidden && r.HasCode(innerForbiddenByRBAC):
+		// The vault uses Azure RBAC and no role of the caller's grants this (yet): a missing
+		// assignment, or one made minutes ago that has not reached the vault.
+		what = fmt.Sprintf("Key Vault's RBAC refused the identity on %s: it needs Key Vault Secrets Officer on the vault (a new role assignment takes up to 10 minutes to apply)", subject)
 	case code == registrar.CodeForbidden:
 		what = "not authorised on the vault"
 	case code == registrar.CodeThrottled:

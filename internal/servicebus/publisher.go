@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/Azure/go-amqp"
 
+	"appreg/internal/azerr"
 	"appreg/internal/registrar"
 )
 
@@ -142,17 +145,43 @@ func (p *Publisher) send(ctx context.Context, s *azservicebus.Sender, op string,
 	return nil
 }
 
+// condArgumentOutOfRange is Service Bus's refusal of an argument outside its limits.
+const condArgumentOutOfRange = "com.microsoft:argument-out-of-range"
+
+// amqpDescription is the service's description in an AMQP error, or the error's text, which
+// holds it when the SDK does not unwrap.
+func amqpDescription(err error) string {
+	var e *amqp.Error
+	if errors.As(err, &e) && e.Description != "" {
+		return e.Description
+	}
+	msg := err.Error()
+	if _, d, ok := strings.Cut(msg, "Description: "); ok {
+		msg, _, _ = strings.Cut(d, ", Info:")
+	}
+	return msg
+}
+
 // translate maps azservicebus errors to registrar codes. Everything but an authorisation
 // failure or an oversize message is worth retrying: the SDK has already retried the link.
 func translate(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &registrar.Error{Code: registrar.CodeUnavailable, Op: op, Message: "timed out", Err: err}
 	}
+	// A MessageId or SessionId over Service Bus's 128 characters, say: resending the same
+	// message cannot succeed. The SDK reports it as a lost connection (after its retries) and
+	// does not unwrap to the AMQP error, so its condition is read from the text: a code, not a
+	// message.
+	if strings.Contains(err.Error(), condArgumentOutOfRange) {
+		return &registrar.Error{Code: registrar.CodeInvalid, Op: op, Message: "Service Bus refused the message: " + azerr.Clip(amqpDescription(err)), Err: err}
+	}
 	var sbErr *azservicebus.Error
 	if errors.As(err, &sbErr) {
 		switch sbErr.Code {
 		case azservicebus.CodeUnauthorizedAccess:
-			return &registrar.Error{Code: registrar.CodeForbidden, Op: op, Message: "not authorised to send", Err: err}
+			// Service Bus names the claim it wanted and the entity; no secret is in it.
+			return &registrar.Error{Code: registrar.CodeForbidden, Op: op, Err: err, Message: "Service Bus refused the identity: sending needs Azure Service Bus Data Sender, " +
+				"receiving and peeking Data Receiver, on the entity (a new role assignment takes up to 10 minutes to apply): " + azerr.Clip(amqpDescription(err))}
 		case azservicebus.CodeNotFound:
 			return &registrar.Error{Code: registrar.CodeUnavailable, Op: op, Message: "entity not found", Err: err}
 		}
