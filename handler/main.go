@@ -267,6 +267,7 @@ func serviceOptions(cfg config.Config, log *slog.Logger) *registrar.Options {
 			Services: cfg.FHIRServices, DefaultService: cfg.FHIRDefaultService, Roles: cfg.FHIRAllowedRoles,
 		},
 		AccessVerifyTimeout: cfg.FHIRAccessTimeout,
+		AccessCheckDelay:    cfg.FHIRAccessDelay,
 		SelfAppID:           cfg.ClientID,
 		Logger:              log,
 	}

@@ -320,6 +320,7 @@ var appSettings = {
   FHIR_DEFAULT_SERVICE: fhirServiceId
   FHIR_ALLOWED_ROLES: join(fhirAllowedRoles, ',')
   FHIR_ACCESS_TIMEOUT: '15m'
+  FHIR_ACCESS_CHECK_DELAY: '30s'
   LOG_LEVEL: 'info'
 }
 

@@ -262,6 +262,14 @@ func (c *cli) settings(endpointsFlag string, needServiceBus bool) (config.Config
 		overrides[config.EnvSBConnection] = ep.ServiceBusConnectionString
 		overrides[config.EnvSBNamespace] = ""
 		overrides[config.EnvTenantID] = ep.TenantID
+		// The local Azure's FHIR services are the ones its handler may grant roles on; without
+		// them here, the CLI would refuse every fhirAccess its handler accepts.
+		if len(ep.FHIRServices) > 0 && c.getenv(config.EnvFHIRServices) == "" {
+			overrides[config.EnvFHIRServices] = ep.FHIRSetting()
+			if c.getenv(config.EnvFHIRDefaultService) == "" {
+				overrides[config.EnvFHIRDefaultService] = ep.FHIRServices[0].ID
+			}
+		}
 	}
 	getenv := func(k string) string {
 		if v, ok := overrides[k]; ok {

@@ -63,6 +63,7 @@ type Config struct {
 	FHIRDefaultService string
 	FHIRAllowedRoles   []string
 	FHIRAccessTimeout  time.Duration
+	FHIRAccessDelay    time.Duration
 
 	Port     int // FUNCTIONS_CUSTOMHANDLER_PORT; only the handler needs it
 	LogLevel slog.Level
@@ -104,6 +105,7 @@ const (
 	EnvFHIRDefaultService = "FHIR_DEFAULT_SERVICE"
 	EnvFHIRAllowedRoles   = "FHIR_ALLOWED_ROLES"
 	EnvFHIRAccessTimeout  = "FHIR_ACCESS_TIMEOUT"
+	EnvFHIRAccessDelay    = "FHIR_ACCESS_CHECK_DELAY"
 	EnvPort               = "FUNCTIONS_CUSTOMHANDLER_PORT"
 	EnvLogLevel           = "LOG_LEVEL"
 )
@@ -203,6 +205,10 @@ var Settings = []Setting{
 	{Name: EnvFHIRAccessTimeout, Default: durationText(d.AccessVerifyTimeout), Meaning: "how long after a registration appreg keeps proving FHIR access before it announces access-unverified (Azure RBAC takes up to 10 minutes)",
 		load: func(p *parser, c *Config, v string) {
 			c.FHIRAccessTimeout = p.duration(EnvFHIRAccessTimeout, v, time.Minute)
+		}},
+	{Name: EnvFHIRAccessDelay, Default: durationText(d.AccessCheckDelay), Meaning: "how long after a registration appreg first tries to prove FHIR access; later tries wait twice as long each time, up to 2m",
+		load: func(p *parser, c *Config, v string) {
+			c.FHIRAccessDelay = p.duration(EnvFHIRAccessDelay, v, time.Second)
 		}},
 	{Name: EnvPort, Default: SetByHost, Meaning: "port the handler listens on, on 127.0.0.1",
 		load: func(p *parser, c *Config, v string) { c.Port = p.integer(EnvPort, v, 1, 65535) }},

@@ -36,7 +36,7 @@ func TestLoadDefaults(t *testing.T) {
 		EditSpacing: 10 * time.Second, ReplicationTimeout: 3 * time.Minute, AppNamePrefix: "appreg-", Port: 7071,
 		VerifyTimeout: 2 * time.Minute, VerifySuccesses: 8, VerifyScope: "https://graph.microsoft.com/.default",
 		ARMEndpoint: "https://management.azure.com", ARMAudience: "https://management.azure.com",
-		FHIRAllowedRoles: []string{"FHIR Data Reader", "FHIR Data Writer", "FHIR Data Exporter"}, FHIRAccessTimeout: 15 * time.Minute,
+		FHIRAllowedRoles: []string{"FHIR Data Reader", "FHIR Data Writer", "FHIR Data Exporter"}, FHIRAccessTimeout: 15 * time.Minute, FHIRAccessDelay: 30 * time.Second,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
