@@ -83,8 +83,18 @@ type stack struct {
 // newStack stages the app with settings on top of the defaults and starts funchost.
 func newStack(t *testing.T, settings map[string]string) *stack {
 	t.Helper()
+	return newStackWith(t, nil, settings)
+}
+
+// newStackWith is newStack on a local Azure with options (nil: the defaults).
+func newStackWith(t *testing.T, opts *azemu.Options, settings map[string]string) *stack {
+	t.Helper()
 	s := &stack{t: t, dir: t.TempDir(), dist: t.TempDir(), hostOut: &testutil.Buffer{}, logs: &testutil.Buffer{}}
-	emu, err := azemu.NewServer(&azemu.Options{Logger: slog.New(slog.NewJSONHandler(s.logs, nil))})
+	if opts == nil {
+		opts = &azemu.Options{}
+	}
+	opts.Logger = slog.New(slog.NewJSONHandler(s.logs, nil))
+	emu, err := azemu.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +126,13 @@ func newStack(t *testing.T, settings map[string]string) *stack {
 		"ATTEMPT_TIMEOUT":         "5s",
 		"SECRET_VERIFY_SUCCESSES": "2",
 		"LOG_LEVEL":               "debug",
+		// FHIR access through the local Resource Manager, on the local FHIR services; the first
+		// proof a second after the registration, so tests wait for RBAC, not for the schedule.
+		"ARM_ENDPOINT":            ep.ARMEndpoint,
+		"ARM_AUDIENCE":            ep.ARMAudience,
+		"FHIR_SERVICES":           ep.FHIRSetting(),
+		"FHIR_DEFAULT_SERVICE":    ep.FHIRServices[0].ID,
+		"FHIR_ACCESS_CHECK_DELAY": "1s",
 	}
 	for k, v := range settings {
 		s.settings[k] = v

@@ -32,7 +32,8 @@
 //
 // Where it differs from Graph: one tenant and only applications and service principals as
 // directory objects (no users or groups; an owner must be a service principal); deletion is
-// permanent (no /directory/deletedItems, no restore), and deleting an app deletes its service
+// permanent (DELETE /directory/deletedItems/{id} answers 404, as for an object not deleted; no
+// listing or restore), and deleting an app deletes its service
 // principal at once; only the properties listed in schema.go exist, key and certificate
 // credentials are stored verbatim and never validated, service principals have no credentials
 // of their own; $orderby, $search, $expand and $skip are refused, filters compare strings

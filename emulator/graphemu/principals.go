@@ -18,3 +18,10 @@ func (s *Server) LookupPrincipal(_ context.Context, objectID string) (string, ti
 	}
 	return "ServicePrincipal", sp.created, true
 }
+
+// purgeDeletedItem is the permanent delete of a soft-deleted object. Deletes here are permanent
+// already, so the deleted items are always empty and every id is 404, as Graph answers for an
+// object that is not in them.
+func (s *Server) purgeDeletedItem(c *call) reply {
+	return errNotFound(c.params["obj"])
+}

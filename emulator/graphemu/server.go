@@ -211,6 +211,7 @@ const (
 	OpUpsertServicePrincipal = "upsertServicePrincipal" // PATCH /servicePrincipals(appId='…')
 	OpDeleteServicePrincipal = "deleteServicePrincipal"
 	OpGetDirectoryObject     = "getDirectoryObject"
+	OpPurgeDeletedItem       = "purgeDeletedItem" // DELETE /directory/deletedItems/{id}
 )
 
 // route is one REST operation. Patterns are path segments after /v1.0; "{x}" binds one segment.
@@ -246,6 +247,7 @@ func (s *Server) routeTable() []route {
 		r("DELETE", "servicePrincipals/{sp}", OpDeleteServicePrincipal, s.deleteServicePrincipal),
 		r("GET", "servicePrincipals/{sp}/owners", OpListOwners, s.listOwners),
 		r("GET", "directoryObjects/{obj}", OpGetDirectoryObject, s.getDirectoryObject),
+		r("DELETE", "directory/deletedItems/{obj}", OpPurgeDeletedItem, s.purgeDeletedItem),
 	}
 }
 

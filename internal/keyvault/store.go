@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -103,7 +104,13 @@ func (s *Store) Latest(ctx context.Context, name string) (registrar.SecretVersio
 	resp, err := s.client.GetSecret(ctx, name, "", nil)
 	resp.Value = nil // the registrar never needs the value back; do not keep a reference to it
 	if err != nil {
-		return registrar.SecretVersion{}, s.fail(op, name, start, err)
+		err = s.fail(op, name, start, err)
+		if isDisabled(err) {
+			// Key Vault refuses to read a disabled current version (a deregistered client's), but
+			// its metadata is what the caller asks for: the newest version in the listing.
+			return s.newestVersion(ctx, name)
+		}
+		return registrar.SecretVersion{}, err
 	}
 	v, err := fromSecret(resp.ID, resp.Attributes, resp.Tags)
 	if err != nil {
@@ -111,6 +118,31 @@ func (s *Store) Latest(ctx context.Context, name string) (registrar.SecretVersio
 	}
 	s.log.DebugContext(ctx, "latest", slog.String("name", name), slog.String("version", v.Version), slog.Duration("took", time.Since(start)))
 	return v, nil
+}
+
+// newestVersion is the metadata of the most recently created version of name: Key Vault's
+// current version.
+func (s *Store) newestVersion(ctx context.Context, name string) (registrar.SecretVersion, error) {
+	all, err := s.Versions(ctx, name)
+	if err != nil {
+		return registrar.SecretVersion{}, err
+	}
+	var newest registrar.SecretVersion
+	for _, v := range all {
+		if newest.ID == "" || v.Created.After(newest.Created) {
+			newest = v
+		}
+	}
+	if newest.ID == "" {
+		return newest, &registrar.Error{Code: registrar.CodeNotFound, Op: "keyvault.latest", Message: fmt.Sprintf("secret %q has no versions", name)}
+	}
+	return newest, nil
+}
+
+// isDisabled reports whether Key Vault refused a read because the version is disabled.
+func isDisabled(err error) bool {
+	var re *azcore.ResponseError
+	return registrar.ErrorCode(err) == registrar.CodeConflict && errors.As(err, &re) && re.StatusCode == http.StatusForbidden
 }
 
 // Versions returns the metadata of every version of name, following the pager to the end.

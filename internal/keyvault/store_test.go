@@ -477,3 +477,30 @@ func TestTokenFailures(t *testing.T) {
 		t.Errorf("unauthenticated requests counted as calls: %d", calls)
 	}
 }
+
+// TestLatestOfADisabledSecret: Key Vault refuses to read a disabled current version, as a
+// deregistration leaves it; Latest still answers with its metadata, so a second
+// deregistration (or a later registration) sees it is disabled instead of failing.
+func TestLatestOfADisabledSecret(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	const name = "offboarded-client-secret"
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(1100 * time.Millisecond) // Key Vault's created times are whole seconds
+		}
+		if _, err := e.store.Put(ctx, name, registrar.NewSecretValue(randomText(40)), registrar.SecretSpec{Tags: managedTags("offboarded", fmt.Sprintf("key-%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.store.Disable(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.store.Latest(ctx, name)
+	if err != nil {
+		t.Fatalf("Latest: %v", err)
+	}
+	if v.Enabled || v.Tags[registrar.KVTagKeyID] != "key-1" {
+		t.Errorf("Latest = %+v, want the disabled newest version", v)
+	}
+}
