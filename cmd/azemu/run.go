@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"appreg/emulator/armemu"
 	"appreg/emulator/azemu"
 	"appreg/emulator/funchost"
 	"appreg/internal/config"
@@ -36,9 +37,13 @@ Runs the whole product on this machine, in the foreground, on free loopback port
   3. the Functions host simulator on DIST (the staged app: 'make package'), which starts the
      handler and delivers Service Bus messages and timer ticks to it
   4. every EXAMPLES/*.json is enqueued with the operator CLI ('appreg enqueue --wait') and its
-     outcome printed (app id, Key Vault secret id and expiry; never the value); then a rotation
-     run: the ScheduleRotations timer fired now, and an on-demand rotation of the first example's
-     client ('appreg rotate --wait')
+     outcome printed (app id, Key Vault secret id and expiry; never the value); an example with
+     fhirAccess waits on until its access is proven ('--wait-access'); then a rotation run: the
+     ScheduleRotations timer fired now, and an on-demand rotation of the first example's client
+     ('appreg rotate --wait')
+  5. each example granted FHIR access reads the FHIR service as that client would: its secret
+     from Key Vault, a token for the service, GET /Patient; the run prints how many resources came
+     back (never the secret)
 
 With --once it then stops, exiting 0 only if every step succeeded. Otherwise it keeps serving
 until Ctrl-C and prints the commands to use it from a second terminal. Logs go to
@@ -53,6 +58,7 @@ type exampleRun struct {
 	name       string
 	requestID  string
 	client     string
+	fhir       bool // asks for FHIR access
 	registered bool
 }
 
@@ -192,6 +198,7 @@ func (l *stack) run(ctx context.Context) (err error) {
 
 	ok := l.registerExamples(ctx)
 	ok = l.rotation(ctx) && ok
+	ok = l.readFHIR(ctx) && ok
 	if l.a.beforeStop != nil {
 		l.a.beforeStop(ctx, l.emu)
 	}
@@ -201,7 +208,7 @@ func (l *stack) run(ctx context.Context) (err error) {
 	}
 	if l.once {
 		if ok {
-			l.say("done: every example registered and rotated as expected; stopping.")
+			l.say("done: every example registered and rotated as expected, and FHIR read with a secret from Key Vault; stopping.")
 			return nil
 		}
 		l.say("FAILED: not every step succeeded (logs in %s); stopping.", l.dirArg)
@@ -250,8 +257,9 @@ func (l *stack) prepare(ctx context.Context) error {
 			return usageErrorf("%w", err)
 		}
 		var head struct {
-			RequestID  string `json:"requestId"`
-			ClientName string `json:"clientName"`
+			RequestID  string          `json:"requestId"`
+			ClientName string          `json:"clientName"`
+			FHIRAccess json.RawMessage `json:"fhirAccess"`
 		}
 		_ = json.Unmarshal(raw, &head) // a broken file is reported by validate below
 		if head.RequestID == "" {
@@ -267,6 +275,7 @@ func (l *stack) prepare(ctx context.Context) error {
 		}
 		l.examples = append(l.examples, &exampleRun{
 			file: file, name: filepath.Base(file), requestID: head.RequestID, client: head.ClientName,
+			fhir: len(head.FHIRAccess) > 0 && string(head.FHIRAccess) != "null",
 		})
 	}
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
@@ -330,6 +339,11 @@ func findAppreg(flagValue string) (path, display string, err error) {
 func (l *stack) runAppreg(ctx context.Context, stdin io.Reader, onStderr func(string), args ...string) (int, string, string, error) {
 	cmd := exec.CommandContext(ctx, l.appreg, args...)
 	cmd.Env = l.baseEnv()
+	if l.settings == nil {
+		// Before the local Azure runs, examples are judged against the FHIR services it will
+		// serve, whose ids are known in advance.
+		cmd.Env = append(cmd.Env, config.EnvFHIRServices+"="+localFHIRService(), config.EnvFHIRDefaultService+"="+localFHIRService())
+	}
 	if l.settings != nil {
 		cmd.Env = append(cmd.Env, "APPREG_ENDPOINTS="+filepath.Join(l.dir, endpoints.FileName))
 		for _, k := range []string{config.EnvCommandQueue, config.EnvEventsTopic} {
@@ -387,6 +401,15 @@ func (l *stack) writeSettings(ep endpoints.Endpoints) error {
 		// Three sign-ins in a row, not eight: the local Entra settles at once.
 		config.EnvVerifySuccesses: "3",
 		config.EnvLogLevel:        "info",
+
+		// FHIR role assignments through the local Resource Manager, on the local FHIR service.
+		// The first proof of access two seconds after a registration: the local RBAC takes
+		// seconds, not Azure's minutes, to reach the service.
+		config.EnvARMEndpoint:        ep.ARMEndpoint,
+		config.EnvARMAudience:        ep.ARMAudience,
+		config.EnvFHIRServices:       ep.FHIRSetting(),
+		config.EnvFHIRDefaultService: ep.FHIRServices[0].ID,
+		config.EnvFHIRAccessDelay:    "2s",
 	}
 	if _, err := config.Load(func(k string) string { return values[k] }, config.Need{Tenant: true, Vault: true, ServiceBus: true}); err != nil {
 		return fmt.Errorf("local settings: %w", err)
@@ -461,8 +484,11 @@ func (l *stack) registerExamples(ctx context.Context) bool {
 					l.say("  enqueued %s (%s, request %s)", ex.name, ex.client, ex.requestID)
 				}
 			}
-			code, out, errOut, err := l.runAppreg(ctx, nil, enqueued, "enqueue", "--file", ex.file, "--request-id", ex.requestID,
-				"--wait", "--timeout", l.timeout.String())
+			args := []string{"enqueue", "--file", ex.file, "--request-id", ex.requestID, "--wait", "--timeout", l.timeout.String()}
+			if ex.fhir {
+				args = append(args, "--wait-access")
+			}
+			code, out, errOut, err := l.runAppreg(ctx, nil, enqueued, args...)
 			switch {
 			case err != nil:
 				l.say("  %s: not sent: %v", ex.name, err)
@@ -560,7 +586,9 @@ func (l *stack) instructions() {
 	l.say("")
 	l.say("  export APPREG_ENDPOINTS=%s", ep)
 	l.say("  %s enqueue --client-name my-new-client --lifetime-days 30 --requested-by \"$USER\" --wait", p)
+	l.say("  %s enqueue --client-name my-fhir-reader --fhir-role \"FHIR Data Reader\" --wait-access", p)
 	l.say("  %s rotate %s --wait", p, l.examples[0].client)
+	l.say("  %s deregister my-new-client --wait", p)
 	l.say("  %s events --follow", p)
 	l.say("  %s dlq list", p)
 	l.say("")
@@ -647,4 +675,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// localFHIRService is the ARM id of the FHIR service the local Azure serves, known before it
+// starts.
+func localFHIRService() string {
+	return azemu.FHIRServiceID(armemu.DefaultSubscriptionID, azemu.DefaultFHIRServices[0])
 }

@@ -66,7 +66,8 @@ func TestRunOnce(t *testing.T) {
 			t.Errorf("no registration of %s in:\n%s", client, stdout)
 		}
 	}
-	for _, want := range []string{"starting local Azure…", "handler ready", "ScheduleRotations: 3 apps, 3 secrets, 0 rotations and 0 maintenance jobs sent", "rotated ", "expiresOn", "done: every example"} {
+	for _, want := range []string{"starting local Azure…", "handler ready", "ScheduleRotations: 3 apps, 3 secrets, 0 rotations and 0 maintenance jobs sent", "rotated ", "expiresOn",
+		"access-verified lab-results-sync", "FHIR: lab-results-sync read 3 Patient resource(s) from https://", "done: every example"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

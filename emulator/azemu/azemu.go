@@ -161,7 +161,7 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	}
 	var fhirIDs []string
 	for _, f := range services {
-		fhirIDs = append(fhirIDs, fhirServiceID(sub, f))
+		fhirIDs = append(fhirIDs, FHIRServiceID(sub, f))
 	}
 	if s.FHIR, err = fhiremu.NewServer(&fhiremu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: tenant, AuthorityURL: s.url, Services: fhirIDs,

@@ -31,8 +31,8 @@ func resourceID(sub, provider, name string) string {
 	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/%s/%s", sub, ResourceGroup, provider, name)
 }
 
-// fhirServiceID is the ARM id of an AHDS FHIR service in the local subscription.
-func fhirServiceID(sub string, f FHIRService) string {
+// FHIRServiceID is the ARM id of an AHDS FHIR service in the local subscription.
+func FHIRServiceID(sub string, f FHIRService) string {
 	return resourceID(sub, "Microsoft.HealthcareApis", "workspaces/"+strings.ToLower(f.Workspace)+"/fhirservices/"+strings.ToLower(f.Name))
 }
 
