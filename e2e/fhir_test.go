@@ -80,7 +80,8 @@ func TestFHIRAccessLifecycle(t *testing.T) {
 		t.Fatalf("enqueue --wait-access: exit %d %s %s", code, out, errOut)
 	}
 	ev, ok := outcome(out)
-	if !ok || ev.Type != registrar.EventAccessVerified || len(ev.FHIRAccess) != 1 || ev.FHIRAccess[0].Status != registrar.AccessVerified {
+	if !ok || ev.Type != registrar.EventAccessVerified || len(ev.FHIRAccess) != 1 || ev.FHIRAccess[0].Status != registrar.AccessVerified ||
+		!slices.Equal(ev.FHIRAccess[0].Roles, []string{"FHIR Data Reader"}) {
 		t.Fatalf("--wait-access printed %s", out)
 	}
 	reg := waitEventType(t, s, "fhir-1", registrar.EventRegistered)

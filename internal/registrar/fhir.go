@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -41,12 +42,15 @@ type FHIRProber interface {
 
 // AccessCheckJob is the body of a verify-access command.
 type AccessCheckJob struct {
-	ClientName string    `json:"clientName"`
-	AppID      string    `json:"appId"`
-	RequestID  string    `json:"requestId"` // the registration's, for the events
-	Services   []string  `json:"services"`  // ARM ids
-	Deadline   time.Time `json:"deadline"`
-	Attempt    int       `json:"attempt"`
+	ClientName string   `json:"clientName"`
+	AppID      string   `json:"appId"`
+	RequestID  string   `json:"requestId"` // the registration's, for the events
+	Services   []string `json:"services"`  // ARM ids
+	// Roles are the roles granted per service, for the events; absent in jobs of earlier
+	// versions, whose events then name no roles.
+	Roles    map[string][]string `json:"roles,omitempty"`
+	Deadline time.Time           `json:"deadline"`
+	Attempt  int                 `json:"attempt"`
 }
 
 // MessageID is the job's Service Bus MessageId: one per registration and attempt.
@@ -130,8 +134,10 @@ func (s *Service) scheduleAccessCheck(ctx context.Context, clientName, appID, re
 		return nil
 	}
 	job := AccessCheckJob{ClientName: clientName, AppID: appID, RequestID: requestID, Deadline: s.opt.Now().Add(s.opt.AccessVerifyTimeout).UTC()}
+	job.Roles = map[string][]string{}
 	for _, a := range access {
 		job.Services = append(job.Services, a.Service)
+		job.Roles[a.Service] = a.Roles
 	}
 	return s.pub.EnqueueAccessCheck(ctx, job, s.opt.Now().Add(s.opt.AccessCheckDelay))
 }
@@ -179,7 +185,7 @@ func (s *Service) verifyAccess(ctx context.Context, job AccessCheckJob, log *slo
 	ev := Event{RequestID: job.RequestID, ClientName: job.ClientName, AppID: app.AppID, AppObjectID: app.ObjectID}
 	pending := false
 	for _, id := range job.Services {
-		st := FHIRAccessStatus{Service: id, Status: AccessVerified}
+		st := FHIRAccessStatus{Service: id, Roles: job.Roles[id], Status: AccessVerified}
 		svc, ok := s.opt.FHIR.Service(id)
 		if !ok {
 			st.Status = AccessUnverified
@@ -238,6 +244,11 @@ func ParseAccessCheckJob(body []byte) (AccessCheckJob, []Reason) {
 	j.AppID = d.str("appId", true)
 	j.RequestID = d.str("requestId", true)
 	j.Services = d.strs("services")
+	if v, ok := d.take("roles"); ok {
+		if err := json.Unmarshal(v, &j.Roles); err != nil {
+			d.add(RejectWrongType, "roles", "must be an object of role-name arrays by service id")
+		}
+	}
 	if at := d.str("deadline", true); at != "" {
 		t, err := time.Parse(time.RFC3339Nano, at)
 		if err != nil {

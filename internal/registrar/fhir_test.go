@@ -215,7 +215,8 @@ func TestAccessIsProvenLater(t *testing.T) {
 		}
 		verified = res.Event
 	}
-	if verified.Type != EventAccessVerified || verified.RequestID != out.Event.RequestID || verified.FHIRAccess[0].Status != AccessVerified {
+	if verified.Type != EventAccessVerified || verified.RequestID != out.Event.RequestID || verified.FHIRAccess[0].Status != AccessVerified ||
+		!slices.Equal(verified.FHIRAccess[0].Roles, []string{"FHIR Data Reader"}) {
 		t.Fatalf("final event = %+v", verified)
 	}
 	if took := e.clock.Now().Sub(regAt); took > 5*time.Minute {
