@@ -83,9 +83,12 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("examples: %v", examples)
 	}
 	h := &harness{t: t, env: map[string]string{}}
+	// The examples are written for a deployment with a default FHIR service.
+	const fhir = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws/fhirservices/fhir"
+	withFHIR := &harness{t: t, env: map[string]string{"FHIR_SERVICES": fhir, "FHIR_DEFAULT_SERVICE": fhir}}
 	for _, ex := range examples {
 		t.Run("example "+filepath.Base(ex), func(t *testing.T) {
-			r := h.run("validate", "--file", ex)
+			r := withFHIR.run("validate", "--file", ex)
 			if r.code != 0 || !strings.HasPrefix(r.stdout, "valid: ") {
 				t.Fatal(r)
 			}
@@ -193,7 +196,10 @@ func TestEnqueue(t *testing.T) {
 		if req["clientName"] != "lab-results-sync" || req["displayName"] != "Lab Results Sync (prod)" || sent.Queue != cmdQueue {
 			t.Errorf("body %v", req)
 		}
-		if _, reasons := registrar.ParseRegistration(m.Body, registrar.Limits{MaxLifetimeDays: 180, DefaultLifetimeDays: 90}); reasons != nil {
+		// The local Azure's FHIR service is the deployment's default, as endpoints.json says.
+		svc := h.emu.Endpoints().FHIRServices[0]
+		fhir := registrar.FHIRPolicy{Services: []registrar.FHIRService{{ID: svc.ID, URL: svc.URL}}, DefaultService: svc.ID, Roles: []string{"FHIR Data Reader"}}
+		if _, reasons := registrar.ParseRegistration(m.Body, registrar.Limits{MaxLifetimeDays: 180, DefaultLifetimeDays: 90, FHIR: fhir}); reasons != nil {
 			t.Errorf("the handler would reject what was sent: %v", reasons)
 		}
 	})

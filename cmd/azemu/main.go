@@ -32,9 +32,10 @@ const (
 
 const usage = `Usage: azemu <command> [flags]
 
-The local Azure: Entra ID, Microsoft Graph and Key Vault on one HTTPS origin signed by a fresh
-test CA, the App Service managed-identity endpoint on plain HTTP, and Service Bus over AMQP on
-plain TCP, all on loopback. Test controls are under <origin>/_emu/<service>/.
+The local Azure: Entra ID, Microsoft Graph, Key Vault, Resource Manager (role assignments) and
+a FHIR service on one HTTPS origin signed by a fresh test CA, the App Service managed-identity
+endpoint on plain HTTP, and Service Bus over AMQP on plain TCP, all on loopback. Test controls
+are under <origin>/_emu/<service>/.
 
 Commands:
   serve   run the local Azure in the foreground; write DIR/endpoints.json for other processes
@@ -105,8 +106,9 @@ const serveUsage = `Usage: azemu serve --dir DIR [flags]
 
 Runs the local Azure in the foreground until SIGINT or SIGTERM. Once every service accepts
 connections it writes DIR/ca.pem and then DIR/endpoints.json (tenant, URLs, the managed-identity
-endpoint, the Service Bus connection string and a seeded client for appreg's handler). It
-listens on exactly the three sockets endpoints.json names.
+endpoint, the Service Bus connection string, Resource Manager, the subscription, the FHIR
+services, and seeded clients for appreg's handler and for an operator). It listens on exactly
+the three sockets endpoints.json names.
 
 Flags:
 `
@@ -115,7 +117,7 @@ func (a *app) serve(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("azemu serve", flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	dir := fs.String("dir", "", "directory to write ca.pem and endpoints.json into (required)")
-	httpsAddr := fs.String("https-addr", "127.0.0.1:0", "listen address of the HTTPS origin (Entra, Graph, Key Vault)")
+	httpsAddr := fs.String("https-addr", "127.0.0.1:0", "listen address of the HTTPS origin (Entra, Graph, Key Vault, Resource Manager, FHIR)")
 	msiAddr := fs.String("msi-addr", "127.0.0.1:0", "listen address of the managed-identity endpoint (plain HTTP)")
 	amqpAddr := fs.String("amqp-addr", "127.0.0.1:0", "listen address of Service Bus (AMQP, plain TCP)")
 	tenant := fs.String("tenant", "", "tenant GUID (default: a random one)")
@@ -165,7 +167,7 @@ func (a *app) serve(ctx context.Context, args []string) int {
 		return exitRuntime
 	}
 	ep := srv.Endpoints()
-	fmt.Fprintf(a.stdout, "azemu ready: %s (Entra, Graph, Key Vault), amqp %s, tenant %s; endpoints in %s\n",
+	fmt.Fprintf(a.stdout, "azemu ready: %s (Entra, Graph, Key Vault, Resource Manager, FHIR), amqp %s, tenant %s; endpoints in %s\n",
 		srv.URL(), srv.ServiceBus.Addr(), ep.TenantID, *dir+"/"+endpoints.FileName)
 	<-ctx.Done()
 	log.Info("stopping")

@@ -158,6 +158,10 @@ func (l *stack) run(ctx context.Context) (err error) {
 	}
 	ep := l.emu.Endpoints()
 	l.say("  Entra ID, Graph, Key Vault  %s", l.emu.URL())
+	l.say("  Resource Manager            %s (subscription %s)", ep.ARMEndpoint, ep.SubscriptionID)
+	for _, f := range ep.FHIRServices {
+		l.say("  FHIR service                %s", f.URL)
+	}
 	l.say("  Service Bus (AMQP)          %s", l.emu.ServiceBus.Addr())
 	l.say("  endpoints                   %s", filepath.Join(l.dirArg, endpoints.FileName))
 

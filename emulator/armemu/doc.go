@@ -3,7 +3,8 @@
 // {name}, and listing at a scope with $filter=principalId eq '…', assignedTo('…') and atScope()),
 // the built-in role definitions appreg's deployment names (GET by id, list with $filter=roleName
 // eq '…'), and GET /subscriptions, /subscriptions/{id} and /tenants, which the Azure CLI needs to
-// sign in against a custom cloud. The unmodified armauthorization/v2 client (api-version
+// sign in against a custom cloud, and the anonymous GET /metadata/endpoints (api-version
+// 2015-01-01's shape) that `az cloud register --endpoint-resource-manager` reads. The unmodified armauthorization/v2 client (api-version
 // 2022-04-01) talks to it over HTTPS with the shared test CA; tokens are checked for signature,
 // lifetime, tenant and an ARM audience (https://management.azure.com,
 // https://management.core.windows.net, with or without the slash, or the Azure Service

@@ -135,6 +135,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-ms-request-id", requestID)
 	w.Header().Set("x-ms-correlation-request-id", corr)
 	w.Header().Set("Cache-Control", "no-cache")
+	if r.Method == http.MethodGet && strings.EqualFold(strings.TrimSuffix(r.URL.Path, "/"), "/metadata/endpoints") {
+		// Anonymous, as in Azure: `az cloud register --endpoint-resource-manager` reads the
+		// cloud's other endpoints from here before anyone has signed in.
+		writeJSON(w, http.StatusOK, s.cloudMetadata(r))
+		return
+	}
 	status, op := 0, ""
 	defer func() {
 		s.log.Info("arm request", "method", r.Method, "path", r.URL.Path, "op", op, "status", status, "elapsed", time.Since(start))

@@ -198,6 +198,7 @@ func TestSubscriptionsAndTenantsForAzLogin(t *testing.T) {
 		{"RoleDefinitionByName", "/subscriptions/" + sub + "/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=roleName%20eq%20'FHIR%20Data%20Reader'", nobody, 200, armemu.RoleFHIRDataReader},
 		{"RoleDefinition", "/providers/Microsoft.Authorization/roleDefinitions/" + armemu.RoleFHIRDataExporter + "?api-version=2022-04-01", nobody, 200, `export/action`},
 		{"Elsewhere", "/subscriptions/" + sub + "/resourceGroups?api-version=2022-04-01", owner, 404, `"code":"NotFound"`},
+		{"CloudMetadata", "/metadata/endpoints?api-version=2015-01-01", "", 200, `"loginEndpoint":"https://login.microsoftonline.com/"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

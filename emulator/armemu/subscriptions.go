@@ -49,6 +49,21 @@ func (s *Server) getSubscription(c *call) (int, any, *armError) {
 	return http.StatusOK, s.subscriptionJSON(), nil
 }
 
+// cloudMetadata is GET /metadata/endpoints in its api-version 2015-01-01 shape: where to sign
+// in and which audiences Resource Manager accepts. URLs name the host the client addressed.
+func (s *Server) cloudMetadata(r *http.Request) map[string]any {
+	origin := "https://" + r.Host + "/"
+	return map[string]any{
+		"galleryEndpoint": "",
+		"graphEndpoint":   origin,
+		"portalEndpoint":  "",
+		"authentication": map[string]any{
+			"loginEndpoint": s.authorityURL + "/",
+			"audiences":     []string{"https://management.core.windows.net/", "https://management.azure.com/"},
+		},
+	}
+}
+
 // listTenants is GET /tenants: the caller's home tenant, which is the only one.
 func (s *Server) listTenants(*call) (int, any, *armError) {
 	return http.StatusOK, map[string]any{"value": []any{map[string]any{

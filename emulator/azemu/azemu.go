@@ -252,7 +252,7 @@ func (s *Server) routes() http.Handler {
 			s.KeyVault.Handler().ServeHTTP(w, r)
 		case strings.HasPrefix(p, "/fhir/"):
 			s.FHIR.Handler().ServeHTTP(w, r)
-		case p == "/subscriptions" || strings.HasPrefix(p, "/subscriptions/") || p == "/tenants" || strings.HasPrefix(p, "/providers/"):
+		case p == "/subscriptions" || strings.HasPrefix(p, "/subscriptions/") || p == "/tenants" || strings.HasPrefix(p, "/providers/") || p == "/metadata/endpoints":
 			s.ARM.Handler().ServeHTTP(w, r)
 		default:
 			s.Entra.Handler().ServeHTTP(w, r)

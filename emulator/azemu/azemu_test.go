@@ -68,7 +68,7 @@ func TestSharedOriginServesEveryService(t *testing.T) {
 		t.Errorf("unauthenticated Graph call: %d", res.StatusCode)
 	}
 	// Entra's metadata, and each service's controls under its own prefix.
-	for _, path := range []string{"/" + ep.TenantID + "/v2.0/.well-known/openid-configuration", "/_emu/endpoints", "/_emu/graph/state", "/_emu/keyvault/state", "/_emu/entra/stats", "/_emu/servicebus/counts?entity=app-commands"} {
+	for _, path := range []string{"/" + ep.TenantID + "/v2.0/.well-known/openid-configuration", "/_emu/endpoints", "/_emu/graph/state", "/_emu/keyvault/state", "/_emu/entra/stats", "/_emu/servicebus/counts?entity=app-commands", "/_emu/arm/state", "/_emu/fhir/state"} {
 		if res := get(t, s, path); res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d", path, res.StatusCode)
 		}
@@ -132,7 +132,8 @@ func TestWriteDirRoundTrip(t *testing.T) {
 		t.Errorf("ca.pem: %v", err)
 	}
 	raw, _ := json.Marshal(ep)
-	for _, k := range []string{"tenantId", "authorityHost", "graphBaseUrl", "keyVaultUrl", "managedIdentity", "serviceBusConnectionString", "clients", "caFile"} {
+	for _, k := range []string{"tenantId", "authorityHost", "graphBaseUrl", "keyVaultUrl", "managedIdentity", "serviceBusConnectionString", "clients", "caFile",
+		"armEndpoint", "armAudience", "subscriptionId", "keyVaultResourceId", "serviceBusResourceId", "fhirServices"} {
 		if !strings.Contains(string(raw), `"`+k+`"`) {
 			t.Errorf("endpoints.json lacks %s", k)
 		}
@@ -156,4 +157,57 @@ func readAll(tb testing.TB, res *http.Response) string {
 		tb.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestResourceManagerAndFHIR: the operator signs in to Resource Manager as the Azure CLI does
+// (the management.core.windows.net audience) and sees the subscription and the tenant; the FHIR
+// service serves its metadata anonymously and refuses appreg's own identity, which holds no FHIR
+// role, with its 403.
+func TestResourceManagerAndFHIR(t *testing.T) {
+	s := start(t)
+	ctx := context.Background()
+	ep := s.Endpoints()
+	token := func(c endpoints.Client, scope string) string {
+		cred, err := azauth.NewCredential(azauth.Options{TenantID: ep.TenantID, ClientID: c.ClientID, ClientSecret: c.ClientSecret, AuthorityHost: ep.AuthorityHost, Transport: s.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Token
+	}
+	operator, handler := ep.Clients[1], ep.Clients[0]
+	if operator.Name != OperatorClientName || handler.Name != HandlerClientName {
+		t.Fatalf("clients %+v", ep.Clients)
+	}
+	armToken := token(operator, "https://management.core.windows.net//.default")
+	fhirURL := ep.FHIRServices[0].URL
+	tests := []struct {
+		name, path, bearer string
+		status             int
+		want               string
+	}{
+		{"Subscriptions", "/subscriptions?api-version=2022-12-01", armToken, 200, `"subscriptionId":"` + ep.SubscriptionID + `"`},
+		{"Tenants", "/tenants?api-version=2022-12-01", armToken, 200, `"tenantId":"` + ep.TenantID + `"`},
+		{"CloudMetadata", "/metadata/endpoints?api-version=2015-01-01", "", 200, `"loginEndpoint":"` + ep.AuthorityHost + `/"`},
+		{"FHIRMetadata", strings.TrimPrefix(fhirURL, s.URL()) + "/metadata", "", 200, `"resourceType":"CapabilityStatement"`},
+		{"FHIRWithoutRole", strings.TrimPrefix(fhirURL, s.URL()) + "/Patient", token(handler, fhirURL+"/.default"), 403, `"diagnostics":"Authorization failed."`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, s.URL()+tt.path, nil)
+			if tt.bearer != "" {
+				req.Header.Set("Authorization", "Bearer "+tt.bearer)
+			}
+			res, err := s.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body := readAll(t, res); res.StatusCode != tt.status || !strings.Contains(body, tt.want) {
+				t.Errorf("%d %s, want %d with %s", res.StatusCode, body, tt.status, tt.want)
+			}
+		})
+	}
 }

@@ -56,8 +56,8 @@ type Stats struct {
 
 // Config describes a service to its Controls.
 type Config struct {
-	// Service is the name under /_emu/ and in error messages: entra, graph, keyvault or
-	// servicebus.
+	// Service is the name under /_emu/ and in error messages: entra, graph, keyvault,
+	// servicebus, arm or fhir.
 	Service string
 	// Operations are the names faults, throttles and latency may target.
 	Operations []string
