@@ -156,6 +156,21 @@ func TestFHIRAccessLifecycle(t *testing.T) {
 	if err := s.signIn(appID, secret); err == nil {
 		t.Error("the offboarded client still signs in")
 	}
+
+	// Registering the name again makes a new application, and a new enabled secret version.
+	code, out, errOut = s.appreg(ctx, "enqueue", "--client-name", "fhir-reader", "--request-id", "fhir-3",
+		"--fhir-role", "FHIR Data Reader", "--wait-access", "--timeout", "2m", "--json")
+	if ev, _ := outcome(out); code != 0 || ev.Type != registrar.EventAccessVerified {
+		t.Fatalf("registering again: exit %d %s %s", code, out, errOut)
+	}
+	again := waitEventType(t, s, "fhir-3", registrar.EventRegistered)
+	if again.AppID == "" || again.AppID == appID {
+		t.Errorf("registered again as %q, want a new appId (was %s)", again.AppID, appID)
+	}
+	newID, newSecret := s.secretValue("fhir-reader", "")
+	if status, _ := s.readPatients(newID, newSecret, svc.URL); newID != again.AppID || status != http.StatusOK {
+		t.Errorf("the new client (%s) reads FHIR: %d", newID, status)
+	}
 }
 
 // TestFHIRAccessRefusals: a role or a service outside the allow-lists, and a role the ABAC
