@@ -16,6 +16,7 @@ import (
 
 	"appreg/emulator/armemu"
 	"appreg/emulator/internal/token"
+	"appreg/internal/testutil"
 )
 
 const (
@@ -32,23 +33,6 @@ const (
 
 // epoch is the tests' "now".
 var epoch = time.Unix(1_780_000_000, 0).UTC()
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // directory is the principals Entra has, with when each was created.
 type directory struct {
@@ -92,7 +76,7 @@ func (c credential) GetToken(_ context.Context, opts policy.TokenRequestOptions)
 
 type fixture struct {
 	srv *armemu.Server
-	clk *clock
+	clk *testutil.Clock
 	dir *directory
 }
 
@@ -101,7 +85,7 @@ type fixture struct {
 // Writer for service principals.
 func newServer(tb testing.TB) fixture {
 	tb.Helper()
-	clk := &clock{t: epoch}
+	clk := testutil.NewClock(epoch)
 	dir := &directory{created: map[string]time.Time{}}
 	issuer, err := token.NewIssuer(time.Now)
 	if err != nil {

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"appreg/emulator/emu"
 	"appreg/emulator/internal/ca"
 	"appreg/emulator/internal/token"
@@ -92,34 +90,23 @@ func NewServer(opts *Options) (*Server, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	base := emu.Base{Authority: opts.Authority, Issuer: opts.Issuer, TenantID: strings.ToLower(opts.TenantID), Now: opts.Now, Log: opts.Logger}
+	if err := base.Defaults("arm"); err != nil {
+		return nil, err
+	}
 	s := &Server{
-		authority:    opts.Authority,
-		issuer:       opts.Issuer,
-		tenantID:     strings.ToLower(opts.TenantID),
+		authority:    base.Authority,
+		issuer:       base.Issuer,
+		tenantID:     base.TenantID,
 		domain:       opts.TenantDomain,
 		subscription: strings.ToLower(opts.SubscriptionID),
 		authorityURL: strings.TrimSuffix(opts.AuthorityURL, "/"),
 		dir:          opts.Directory,
-		now:          opts.Now,
-		log:          opts.Logger,
+		now:          base.Now,
+		log:          base.Log,
 		live:         map[string]*assignment{},
 		resources:    map[string]string{},
-		principalLag: opts.PrincipalLag,
-	}
-	switch {
-	case s.principalLag == 0:
-		s.principalLag = DefaultPrincipalLag
-	case s.principalLag < 0:
-		s.principalLag = 0
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.tenantID == "" {
-		s.tenantID = uuid.NewString()
+		principalLag: emu.NewDelay(opts.PrincipalLag, DefaultPrincipalLag).Get(),
 	}
 	if s.domain == "" {
 		s.domain = "azemu.onmicrosoft.com"
@@ -129,17 +116,6 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	if s.authorityURL == "" {
 		s.authorityURL = "https://login.microsoftonline.com"
-	}
-	var err error
-	if s.authority == nil {
-		if s.authority, err = ca.New(); err != nil {
-			return nil, fmt.Errorf("arm: %w", err)
-		}
-	}
-	if s.issuer == nil {
-		if s.issuer, err = token.NewIssuer(s.now); err != nil {
-			return nil, fmt.Errorf("arm: %w", err)
-		}
 	}
 	s.Controls = emu.New(emu.Config{
 		Service: "arm", Operations: operations, ResetData: s.resetData,
@@ -151,11 +127,10 @@ func NewServer(opts *Options) (*Server, error) {
 	if opts.NoListener {
 		return s, nil
 	}
-	ln, err := emu.Listen(opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("arm: %w", err)
+	var err error
+	if s.srv, err = base.ServeTLS("arm", opts.Addr, s.handler); err != nil {
+		return nil, err
 	}
-	s.srv = emu.Serve(ln, s.handler, s.authority.ServerTLS(), s.log)
 	s.url = s.srv.URL
 	s.log.Info("arm emulator listening", "url", s.url, "tenant", s.tenantID, "subscription", s.subscription)
 	return s, nil

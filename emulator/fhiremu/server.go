@@ -6,10 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"appreg/emulator/emu"
 	"appreg/emulator/internal/ca"
@@ -86,8 +83,7 @@ type Server struct {
 	url      string
 	client   *http.Client
 
-	mu    sync.Mutex
-	delay time.Duration
+	delay *emu.Delay // how late role assignments take effect
 }
 
 var (
@@ -112,31 +108,20 @@ func NewServer(opts *Options) (*Server, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	base := emu.Base{Authority: opts.Authority, Issuer: opts.Issuer, TenantID: strings.ToLower(opts.TenantID), Now: opts.Now, Log: opts.Logger}
+	if err := base.Defaults("fhir"); err != nil {
+		return nil, err
+	}
 	s := &Server{
-		authority:    opts.Authority,
-		issuer:       opts.Issuer,
-		tenantID:     strings.ToLower(opts.TenantID),
+		authority:    base.Authority,
+		issuer:       base.Issuer,
+		tenantID:     base.TenantID,
 		authorityURL: strings.TrimSuffix(opts.AuthorityURL, "/"),
 		authz:        opts.Authorizer,
-		now:          opts.Now,
-		log:          opts.Logger,
-		delay:        opts.PropagationDelay,
+		now:          base.Now,
+		log:          base.Log,
+		delay:        emu.NewDelay(opts.PropagationDelay, DefaultPropagationDelay),
 		data:         map[string][]resource{},
-	}
-	switch {
-	case s.delay == 0:
-		s.delay = DefaultPropagationDelay
-	case s.delay < 0:
-		s.delay = 0
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.tenantID == "" {
-		s.tenantID = uuid.NewString()
 	}
 	if s.authorityURL == "" {
 		s.authorityURL = "https://login.microsoftonline.com"
@@ -154,17 +139,6 @@ func NewServer(opts *Options) (*Server, error) {
 		s.services = append(s.services, svc)
 		s.data[svc.Name] = seedPatients()
 	}
-	var err error
-	if s.authority == nil {
-		if s.authority, err = ca.New(); err != nil {
-			return nil, fmt.Errorf("fhir: %w", err)
-		}
-	}
-	if s.issuer == nil {
-		if s.issuer, err = token.NewIssuer(s.now); err != nil {
-			return nil, fmt.Errorf("fhir: %w", err)
-		}
-	}
 	s.Controls = emu.New(emu.Config{
 		Service: "fhir", Operations: operations,
 		State: func() any { return s.State() },
@@ -175,11 +149,10 @@ func NewServer(opts *Options) (*Server, error) {
 	if opts.NoListener {
 		return s, nil
 	}
-	ln, err := emu.Listen(opts.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("fhir: %w", err)
+	var err error
+	if s.srv, err = base.ServeTLS("fhir", opts.Addr, s.handler); err != nil {
+		return nil, err
 	}
-	s.srv = emu.Serve(ln, s.handler, s.authority.ServerTLS(), s.log)
 	s.url = s.srv.URL
 	s.log.Info("fhir emulator listening", "url", s.url, "services", len(s.services))
 	return s, nil
@@ -205,14 +178,6 @@ func (s *Server) Close() {
 }
 
 // SetPropagationDelay sets how late role assignments and their removals take effect here.
-func (s *Server) SetPropagationDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = max(d, 0)
-}
+func (s *Server) SetPropagationDelay(d time.Duration) { s.delay.Set(d) }
 
-func (s *Server) propagationDelay() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.delay
-}
+func (s *Server) propagationDelay() time.Duration { return s.delay.Get() }

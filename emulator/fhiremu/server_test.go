@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"appreg/emulator/fhiremu"
 	"appreg/emulator/internal/token"
+	"appreg/internal/testutil"
 )
 
 const (
@@ -23,23 +23,6 @@ const (
 
 var epoch = time.Unix(1_780_000_000, 0).UTC()
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // rbac grants FHIR read to principals from a time on.
 type rbac struct{ since map[string]time.Time }
 
@@ -50,14 +33,14 @@ func (a rbac) Authorized(principalID, scope, action string, asOf time.Time) bool
 
 type fixture struct {
 	srv    *fhiremu.Server
-	clk    *clock
+	clk    *testutil.Clock
 	issuer *token.Issuer
 	base   string
 }
 
 func newServer(t *testing.T) fixture {
 	t.Helper()
-	clk := &clock{t: epoch}
+	clk := testutil.NewClock(epoch)
 	issuer, err := token.NewIssuer(time.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -60,14 +60,6 @@ func (s *Server) authorize(r *http.Request, c token.Claims, op string) *apiError
 }
 
 // SetPropagationDelay sets how late role assignments and their removals take effect here.
-func (s *Server) SetPropagationDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = max(d, 0)
-}
+func (s *Server) SetPropagationDelay(d time.Duration) { s.delay.Set(d) }
 
-func (s *Server) propagationDelay() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.delay
-}
+func (s *Server) propagationDelay() time.Duration { return s.delay.Get() }

@@ -99,7 +99,7 @@ type Server struct {
 
 	mu    sync.Mutex
 	vault vault
-	delay time.Duration
+	delay *emu.Delay // how late role assignments take effect
 }
 
 // NewServer starts the emulator; it is accepting connections when NewServer returns.
@@ -119,13 +119,7 @@ func NewServer(opts *Options) (*Server, error) {
 		ids:          opts.IDs,
 		authz:        opts.Authorizer,
 		resourceID:   strings.TrimSuffix(opts.ResourceID, "/"),
-		delay:        opts.PropagationDelay,
-	}
-	switch {
-	case s.delay == 0:
-		s.delay = DefaultPropagationDelay
-	case s.delay < 0:
-		s.delay = 0
+		delay:        emu.NewDelay(opts.PropagationDelay, DefaultPropagationDelay),
 	}
 	if s.authz != nil && !strings.Contains(strings.ToLower(s.resourceID), "/providers/microsoft.keyvault/vaults/") {
 		return nil, fmt.Errorf("keyvault: an Authorizer needs the vault's ARM id as ResourceID, got %q", s.resourceID)
