@@ -33,8 +33,10 @@ func TestServeWritesEndpointsAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ep.TenantID == "" || !strings.HasPrefix(ep.GraphBaseURL, "https://127.0.0.1:") || len(ep.Clients) != 1 {
-		t.Errorf("endpoints = %+v", ep)
+	if ep.TenantID == "" || !strings.HasPrefix(ep.GraphBaseURL, "https://127.0.0.1:") || len(ep.Clients) != 2 ||
+		ep.ARMEndpoint != ep.AuthorityHost || ep.SubscriptionID == "" || len(ep.FHIRServices) != 1 {
+		t.Errorf("endpoints: tenant %q, graph %q, %d clients, ARM %q, subscription %q, FHIR %v",
+			ep.TenantID, ep.GraphBaseURL, len(ep.Clients), ep.ARMEndpoint, ep.SubscriptionID, ep.FHIRServices)
 	}
 	cancel()
 	select {
