@@ -17,8 +17,8 @@ build: ## build the handler, azemu, funchost and appreg into bin/
 	$(GO) build -o $(BIN)/ ./handler ./cmd/...
 
 .PHONY: package
-package: ## stage dist/: host.json, one folder per function, a static linux/amd64 handler
-	$(GO) run ./cmd/azemu stage --dist $(DIST) --release --goos linux --goarch amd64
+package: ## stage dist/ (host.json, one folder per function, a static linux/amd64 handler) and zip it into bin/appreg-dist.zip
+	$(GO) run ./cmd/azemu stage --dist $(DIST) --release --goos linux --goarch amd64 --zip $(BIN)/appreg-dist.zip
 
 RUN_DIR ?= .run
 EXAMPLES ?= examples

@@ -172,12 +172,14 @@ func (a *app) serve(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-const stageUsage = `Usage: azemu stage [--root .] [--dist dist] [--release] [--goos OS] [--goarch ARCH]
+const stageUsage = `Usage: azemu stage [--root .] [--dist dist] [--release] [--goos OS] [--goarch ARCH] [--zip FILE]
 
 Stages the app the way the Functions host expects to find it: DIST/host.json, DIST/<Name>/
 function.json for every functions/<Name>/, and DIST/handler built from ROOT/handler. DIST is
 replaced; a directory that is not empty and holds no host.json is refused. --release builds the
 handler as it ships (static, -trimpath, stripped); 'make package' uses --release for linux/amd64.
+--zip also writes the package Azure is given (bin/appreg-dist.zip in 'make package'): every entry
+with its Unix mode, the handler as 0755, refused unless the handler is a Linux executable.
 
 Flags:
 `
@@ -190,6 +192,7 @@ func (a *app) stage(ctx context.Context, args []string) int {
 	release := fs.Bool("release", false, "build the handler as it ships: CGO_ENABLED=0, -trimpath, stripped")
 	goos := fs.String("goos", runtime.GOOS, "operating system to build the handler for")
 	goarch := fs.String("goarch", runtime.GOARCH, "architecture to build the handler for")
+	zipOut := fs.String("zip", "", "also zip the staged app into this file, the handler stored as 0755")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), stageUsage)
 		fs.PrintDefaults()
@@ -214,5 +217,12 @@ func (a *app) stage(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stdout, " %s", e.Name())
 	}
 	fmt.Fprintln(a.stdout)
+	if *zipOut != "" {
+		if err := funchost.Zip(*dist, *zipOut); err != nil {
+			fmt.Fprintf(a.stderr, "azemu stage: %v\n", err)
+			return exitRuntime
+		}
+		fmt.Fprintf(a.stdout, "packaged %s (handler -rwxr-xr-x)\n", *zipOut)
+	}
 	return exitOK
 }
