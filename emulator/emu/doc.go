@@ -9,7 +9,7 @@
 // Every service serves the same routes (JSON in and out, no authentication: loopback only):
 //
 //	GET    /_emu/<service>/faults     {"faults":[Fault…]} still armed, with the calls left
-//	POST   /_emu/<service>/faults     a Fault: {"operation","status","code","message","latencyMs","retryAfterSeconds","count"}
+//	POST   /_emu/<service>/faults     a Fault: {"operation","status","code","message","latencyMs","retryAfterSeconds","count","probability","forMs"}
 //	DELETE /_emu/<service>/faults     drop every fault and throttle
 //	POST   /_emu/<service>/throttle   {"operation","retryAfterSeconds","count"}: 429 (or the service's equivalent)
 //	GET    /_emu/<service>/latency    {"latency":[{"operation","latencyMs"}…]}
