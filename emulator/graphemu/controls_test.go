@@ -108,6 +108,9 @@ func TestConcurrentCredentialEdits(t *testing.T) {
 	if !slices.Equal(statuses, []int{200, 500}) {
 		t.Errorf("statuses = %v, want one 200 and one 500", statuses)
 	}
+	if n := e.srv.EditConflicts(); n != 1 {
+		t.Errorf("EditConflicts() = %d, want 1", n)
+	}
 	e.srv.ClearFaults()
 	e.do(t, request{method: "POST", path: "/v1.0/applications/" + id + "/addPassword", token: tok}).must(t, http.StatusOK)
 }

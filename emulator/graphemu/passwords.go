@@ -22,6 +22,14 @@ func errTooManyPasswords() reply {
 		"An application whose signInAudience includes personal Microsoft accounts can have at most %d password credentials.", maxPersonalPasswords)
 }
 
+// EditConflicts is how many credential edits were refused with a 500 because another edit on
+// the same application was in flight, since the server started.
+func (s *Server) EditConflicts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.editConflicts
+}
+
 // errConcurrentEdit is what Graph answers when two credential edits on one app overlap.
 func errConcurrentEdit() reply {
 	return fail(http.StatusInternalServerError, "InternalServerError",
@@ -155,6 +163,7 @@ func (s *Server) beginCredentialEdit(c *call) (*application, *reply) {
 		return nil, &r
 	}
 	if s.editing[a.id] {
+		s.editConflicts++
 		r := errConcurrentEdit()
 		return nil, &r
 	}

@@ -69,6 +69,9 @@ type Server struct {
 	apps     map[string]*application
 	sps      map[string]*servicePrincipal
 	editing  map[string]bool // apps with a credential edit in flight
+	// editConflicts counts the 500s answered to overlapping credential edits: a run across
+	// several hosts proves its serialisation by this staying 0.
+	editConflicts int
 	lag      time.Duration
 	systemMI string // object ID of the system-assigned managed identity
 }
