@@ -41,6 +41,11 @@ test: ## vet and run every test (the local Azure runs in-process; nothing leaves
 race: ## run the tests with the race detector
 	$(GO) test -race $(GOTEST_FLAGS) ./...
 
+CHAOS ?=
+.PHONY: chaos
+chaos: ## the chaos runs at full size (faults, outages, kills, 3 hosts), printing their tables; CHAOS=Registrations|ForbiddenForEver|MultiHost runs one
+	APPREG_CHAOS=full $(GO) test ./e2e/ -run '^TestChaos$(CHAOS)' -count=1 -v -timeout 45m
+
 .PHONY: bench
 bench: ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -64,16 +64,16 @@ type Server struct {
 	routes   []route
 	controls http.Handler
 
-	mu       sync.Mutex
-	seq      int64
-	apps     map[string]*application
-	sps      map[string]*servicePrincipal
-	editing  map[string]bool // apps with a credential edit in flight
+	mu      sync.Mutex
+	seq     int64
+	apps    map[string]*application
+	sps     map[string]*servicePrincipal
+	editing map[string]bool // apps with a credential edit in flight
 	// editConflicts counts the 500s answered to overlapping credential edits: a run across
 	// several hosts proves its serialisation by this staying 0.
 	editConflicts int
-	lag      time.Duration
-	systemMI string // object ID of the system-assigned managed identity
+	lag           time.Duration
+	systemMI      string // object ID of the system-assigned managed identity
 }
 
 // object is what applications and service principals share: a directory object.

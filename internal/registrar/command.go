@@ -104,11 +104,20 @@ func (s *Service) persist(ctx context.Context, d Delivery, log *slog.Logger, fn 
 		}
 		wait := backoff/2 + s.opt.Jitter(backoff/2+1)
 		var e *Error
-		if errors.As(err, &e) && e.RetryAfter > wait {
+		told := errors.As(err, &e) && e.RetryAfter > wait
+		if told {
 			wait = e.RetryAfter
 		}
-		if s.opt.Now().Add(wait).After(windowEnd) {
+		left := windowEnd.Sub(s.opt.Now())
+		switch {
+		case left <= 0 || (told && wait > left):
+			// A service that asked for more time than is left is not asked again early.
 			return out, err
+		case wait > left:
+			// The last try lands on the window's end rather than a backoff before it, so a
+			// delivery spends its whole share and the last one fails after the budget, not
+			// up to one backoff before it.
+			wait = left
 		}
 		log.Warn("attempt failed; retrying", slog.Any("error", err), slog.Int("delivery", d.DeliveryCount),
 			slog.Int("try", attempt), slog.Duration("retryIn", wait))

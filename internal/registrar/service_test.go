@@ -279,12 +279,31 @@ func TestRetryBudgetSpansTheDeliveries(t *testing.T) {
 			t.Fatalf("failed announced on delivery %d", n)
 		}
 	}
-	if spent := e.clock.Now().Sub(enqueued); spent < 29*time.Minute || spent > 31*time.Minute {
-		t.Errorf("gave up after %v; want the 30m budget", spent)
+	// Not a backoff early: the last try of the last delivery lands on the budget's end.
+	if spent := e.clock.Now().Sub(enqueued); spent < 30*time.Minute || spent > 30*time.Minute+time.Second {
+		t.Errorf("gave up after %v; want the 30m budget, not less", spent)
 	}
 	failed := e.pub.ofType(EventFailed)
 	if len(failed) != 1 || !strings.Contains(failed[0].Reasons[0].Message, "Application.ReadWrite.OwnedBy") {
 		t.Fatalf("failed events = %+v; want one naming the missing permission", failed)
+	}
+}
+
+// The last delivery, arriving with ten seconds of budget left, keeps trying until the budget's
+// end rather than giving up when its next backoff would overshoot it.
+func TestLastDeliveryRetriesToTheBudgetsEnd(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RetryBudget = 30 * time.Minute })
+	forbidden := &Error{Code: CodeForbidden, Op: "graph.upsertApplication", Message: "HTTP 403 Authorization_RequestDenied"}
+	e.dir.failN["upsert"] = slices.Repeat([]error{forbidden}, 100000)
+	enqueued := e.clock.Now().Add(-30*time.Minute + 10*time.Second)
+	if _, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 10, EnqueuedTime: enqueued}); err == nil {
+		t.Fatal("the last delivery succeeded")
+	}
+	if spent := e.clock.Now().Sub(enqueued); spent < 30*time.Minute {
+		t.Errorf("gave up %v before the budget's end", 30*time.Minute-spent)
+	}
+	if n := len(e.pub.ofType(EventFailed)); n != 1 {
+		t.Errorf("failed events = %d, want 1", n)
 	}
 }
 
