@@ -132,9 +132,6 @@ func newHarness(t testing.TB, settings map[string]string) *harness {
 		// A minute's budget: enough to wait out the emulated replication lag in one delivery,
 		// short enough that a test of a failure that outlives it still finishes in seconds.
 		config.EnvRetryBudget: "60s", config.EnvAttemptTimeout: "20s",
-		// FHIR role assignments through the local Resource Manager, on its FHIR service.
-		config.EnvARMEndpoint: ep.ARMEndpoint, config.EnvARMAudience: ep.ARMAudience,
-		config.EnvFHIRServices: ep.FHIRSetting(), config.EnvFHIRDefaultService: ep.FHIRServices[0].ID,
 	}
 	for k, v := range settings {
 		h.env[k] = v
