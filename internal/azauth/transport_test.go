@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -98,5 +99,52 @@ func TestLoadCertPool(t *testing.T) {
 	}
 	if _, err := srv.Certificate().Verify(x509.VerifyOptions{Roots: pool}); err != nil {
 		t.Errorf("verify with loaded pool: %v", err)
+	}
+}
+
+// A server that offers HTTP/2 is spoken to in HTTP/1.1, over connections that are kept and
+// reused for every in-flight request the handler can have.
+func TestNewHTTPClientSpeaksHTTP11AndKeepsConnections(t *testing.T) {
+	var mu sync.Mutex
+	protos, conns := map[string]int{}, map[string]bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos[r.Proto]++
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c, err := NewHTTPClient(writeCA(t, srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				resp, err := c.Get(srv.URL)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+			})
+		}
+		wg.Wait()
+		if round == 0 {
+			mu.Lock()
+			clear(conns)
+			mu.Unlock()
+		}
+	}
+	if protos["HTTP/1.1"] != 24 || len(protos) != 1 {
+		t.Errorf("protocols used: %v, want HTTP/1.1 only", protos)
+	}
+	// After the first round opened them, eight requests at a time reuse at most eight
+	// connections; Go's default pool keeps two and would dial again.
+	if len(conns) > 8 {
+		t.Errorf("%d connections served rounds 2 and 3, want at most 8 reused", len(conns))
 	}
 }
