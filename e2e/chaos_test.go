@@ -400,14 +400,13 @@ func (c *cluster) deadLetters() []*azservicebus.ReceivedMessage {
 
 // clientState is what Azure holds for one client at rest.
 type clientState struct {
-	apps, sps         int
-	passwords         []string // keyIds on the app
-	versions          int      // Key Vault versions of its secret
-	versionKeys       []string // keyIds the versions hold, oldest first
-	latestKey, appID  string
-	orphans           []string // passwords no version holds
-	latestIsLive      bool
-	latestSecretValue string
+	apps, sps        int
+	passwords        []string // keyIds on the app
+	versions         int      // Key Vault versions of its secret
+	versionKeys      []string // keyIds the versions hold, oldest first
+	latestKey, appID string
+	orphans          []string // passwords no version holds
+	latestIsLive     bool
 }
 
 func (c *cluster) clientStates() map[string]*clientState {
