@@ -318,7 +318,9 @@ func TestE2EKeyVaultFailureCompensates(t *testing.T) {
 
 func TestE2EReplicationLag(t *testing.T) {
 	h := newHarness(t, nil)
-	h.emu.Graph.SetReplicationLag(1500 * time.Millisecond)
+	if err := h.emu.Graph.SetReplication(graphemu.Replication{Replicas: 3, MinLag: 500 * time.Millisecond, MaxLag: 1500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
 	ev := h.register(`{"requestId":"r-lag","clientName":"lagging"}`)
 	app := h.app("appreg-lagging")
 	if ev.Type != registrar.EventRegistered || h.servicePrincipals(app.AppID) != 1 || len(app.Passwords) != 1 {
@@ -331,7 +333,6 @@ func TestE2EReplicationLag(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "NoBackingApplicationObject") && !strings.Contains(h.logs.String(), "replicating") {
 		t.Log("note: no replication retry was logged")
 	}
-	h.emu.Graph.SetReplicationLag(0)
 }
 
 // TestE2EMalformedRequestsAreRejected covers D6: encoding/json's leniency let a duplicate member

@@ -20,6 +20,9 @@ import (
 	"appreg/emulator/internal/token"
 )
 
+// uniqueNameTaken is Entra's message for a uniqueName in use, by a live or a soft-deleted app.
+const uniqueNameTaken = "Another object with the same value for property uniqueName already exists."
+
 // Graph app roles the tests grant.
 const (
 	roleOwnedBy = "Application.ReadWrite.OwnedBy"
