@@ -163,3 +163,27 @@ func (s *Server) GrantAppRoles(spObjectID string, roles ...string) error {
 	}
 	return nil
 }
+
+// KnownResource is Entra's check that a token's resource has a service principal in the tenant,
+// for the directory's own apps: an app named by its appId or one of its identifierUris, whose
+// service principal exists, as one replica picked at random has them.
+func (s *Server) KnownResource(_ context.Context, resource string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repl.pick()
+	name := strings.TrimSuffix(resource, "/")
+	cands := s.apps.candidates(&indexHint{prop: "identifierUris", value: name})
+	cands = append(slices.Clone(cands), s.apps.candidates(&indexHint{prop: "identifierUris", value: name + "/"})...)
+	if a, ok := s.apps.lookup("appId", name); ok {
+		cands = append(cands, a)
+	}
+	for _, a := range cands {
+		if !a.liveOn(r) {
+			continue
+		}
+		if sp, ok := s.sps.lookup("appId", str(a.props, "appId")); ok && sp.liveOn(r) {
+			return true
+		}
+	}
+	return false
+}

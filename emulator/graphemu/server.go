@@ -23,7 +23,10 @@ import (
 )
 
 // The Graph emulator is the directory behind the Entra emulator's client-secret check.
-var _ entraemu.ClientAuthenticator = (*Server)(nil)
+var (
+	_ entraemu.ClientAuthenticator = (*Server)(nil)
+	_ entraemu.ResourceDirectory   = (*Server)(nil)
+)
 
 // maxBody is Graph's request size limit (4 MB).
 const maxBody = 4 << 20
