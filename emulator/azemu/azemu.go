@@ -61,7 +61,7 @@ type Options struct {
 	// one, which Server.Seed reports and the startup log prints.
 	Seed uint64
 	// Replication, if set, replaces the profile's Graph replication lag.
-	Replication *graphemu.Replication
+	Replication      *graphemu.Replication
 	HTTPSAddr        string                // Entra, Graph, Key Vault; "" = 127.0.0.1:0
 	MSIAddr          string                // the managed-identity endpoint, plain HTTP; "" = 127.0.0.1:0
 	AMQPAddr         string                // Service Bus; "" = 127.0.0.1:0

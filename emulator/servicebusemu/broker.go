@@ -63,7 +63,7 @@ type message struct {
 	locked        bool
 	lockToken     amqp.UUID
 	lockedUntil   time.Time
-	sessionOwner  any // the session lock holder that locked it, on session entities
+	sessionOwner  any    // the session lock holder that locked it, on session entities
 	avail         bool   // in the entity's (or its session's) available heap
 	sessionID     string // properties.group-id, on session entities
 }
