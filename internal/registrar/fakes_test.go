@@ -74,6 +74,17 @@ func (f *fakeDirectory) FindApplication(_ context.Context, uniqueName string) (A
 	return App{}, &Error{Code: CodeNotFound, Op: "find"}
 }
 
+func (f *fakeDirectory) CreateApplication(ctx context.Context, spec AppSpec) (App, error) {
+	f.mu.Lock()
+	taken := f.byUnique(spec.UniqueName) != nil
+	f.mu.Unlock()
+	if taken {
+		return App{}, &Error{Code: CodeInvalid, Reason: RejectClientNameReserved, Op: "create", Message: "HTTP 400 Request_BadRequest: Another object with the same value for property uniqueName already exists."}
+	}
+	app, _, err := f.UpsertApplication(ctx, spec)
+	return app, err
+}
+
 func (f *fakeDirectory) UpsertApplication(_ context.Context, spec AppSpec) (App, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

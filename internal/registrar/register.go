@@ -130,8 +130,38 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 // ensureApplication makes the app match spec, writing only when it does not: Graph allows about
 // 3,000 application writes per 150 s per app and tenant, and a redelivery should spend none. It
 // reports whether the app was created by this call.
+//
+// An app the read did not find is created, never upserted: the replica that served the read may
+// simply not show an app that exists, and an upsert would then rewrite someone else's app (and
+// tag it as ours) before mayManage could look at it. When the uniqueName turns out to be taken,
+// the app is read until a replica shows it and judged like one found at once; one that never
+// shows within ReplicationTimeout is soft-deleted, keeping its name for 30 days.
 func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppSpec) (App, bool, error) {
-	if existing.ObjectID != "" && existing.matches(spec) {
+	if existing.ObjectID == "" {
+		app, err := s.dir.CreateApplication(ctx, spec)
+		if err == nil || ReasonOf(err) != RejectClientNameReserved {
+			return app, err == nil, err
+		}
+		taken := err
+		err = s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
+			existing, err = s.dir.FindApplication(ctx, spec.UniqueName)
+			if IsNotFound(err) {
+				err = &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the uniqueName is taken by an application that is not visible yet", Err: err}
+			}
+			return err
+		})
+		switch {
+		case isReplicating(err):
+			return App{}, false, &Error{Code: CodeInvalid, Reason: RejectClientNameReserved, Op: "graph.createApplication", Err: taken,
+				Message: fmt.Sprintf("uniqueName %s is taken, and no application with it became visible within %v: a deleted one holds it", spec.UniqueName, s.opt.ReplicationTimeout)}
+		case err != nil:
+			return App{}, false, err
+		}
+		if err := s.mayManage(existing); err != nil {
+			return App{}, false, err
+		}
+	}
+	if existing.matches(spec) {
 		return existing, false, nil
 	}
 	app, created, err := s.dir.UpsertApplication(ctx, spec)
@@ -139,22 +169,11 @@ func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppS
 	case err != nil:
 		return App{}, false, err
 	case created:
+		// Deleted and purged between the read and the write: the upsert made a new one.
 		return app, true, nil
-	case existing.ObjectID != "":
-		// Graph answers an update with 204 and no body; what is there now is what was sent.
-		return existing.with(spec), false, nil
 	}
-	// The upsert updated an app the read before it did not see (a lagging replica): it exists,
-	// so until it is visible a 404 means replication, not absence.
-	var found App
-	err = s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
-		found, err = s.dir.FindApplication(ctx, spec.UniqueName)
-		if IsNotFound(err) {
-			err = &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the application Graph just updated is not visible yet", Err: err}
-		}
-		return err
-	})
-	return found, false, err
+	// Graph answers an update with 204 and no body; what is there now is what was sent.
+	return existing.with(spec), false, nil
 }
 
 // ensureServicePrincipal makes sure the app has a service principal, reading before writing: an

@@ -184,7 +184,10 @@ func (s *Service) revokeOthers(ctx context.Context, uniqueName string, latest Se
 		}
 		var others []Password
 		for _, p := range app.Passwords {
-			if !strings.EqualFold(p.KeyID, keep) {
+			// A password Graph acknowledged removing is gone, even when the replica serving
+			// this read still lists it: removals replicate like everything else, and removing
+			// it again would fail and look like a password that still works.
+			if !strings.EqualFold(p.KeyID, keep) && !slices.ContainsFunc(removed, func(k string) bool { return strings.EqualFold(k, p.KeyID) }) {
 				others = append(others, p)
 			}
 		}
