@@ -142,7 +142,7 @@ func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppS
 		if err == nil || ReasonOf(err) != RejectClientNameReserved {
 			return app, err == nil, err
 		}
-		taken := err
+		taken, since := err, s.opt.Now()
 		err = s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
 			existing, err = s.dir.FindApplication(ctx, spec.UniqueName)
 			if IsNotFound(err) {
@@ -151,6 +151,10 @@ func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppS
 			return err
 		})
 		switch {
+		case isReplicating(err) && s.windowEndsBefore(ctx, since.Add(s.opt.ReplicationTimeout)):
+			// The delivery's retry window ended first: not proof of anything, so the request
+			// is retried rather than rejected.
+			return App{}, false, err
 		case isReplicating(err):
 			return App{}, false, &Error{Code: CodeInvalid, Reason: RejectClientNameReserved, Op: "graph.createApplication", Err: taken,
 				Message: fmt.Sprintf("uniqueName %s is taken, and no application with it became visible within %v: a deleted one holds it", spec.UniqueName, s.opt.ReplicationTimeout)}
@@ -174,6 +178,12 @@ func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppS
 	}
 	// Graph answers an update with 204 and no body; what is there now is what was sent.
 	return existing.with(spec), false, nil
+}
+
+// windowEndsBefore reports whether the delivery's retry window, if any, ends before t.
+func (s *Service) windowEndsBefore(ctx context.Context, t time.Time) bool {
+	end, ok := ctx.Value(windowKey{}).(time.Time)
+	return ok && end.Before(t)
 }
 
 // ensureServicePrincipal makes sure the app has a service principal, reading before writing: an
@@ -430,9 +440,14 @@ func (s *Service) compensate(ctx context.Context, appObjectID, keyID string, log
 	// Nor does the delivery's retry window bound it: a password nobody holds must go.
 	ctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), windowKey{}, nil), time.Minute)
 	defer cancel()
+	// The app may be minutes old: a replica that does not show it yet answers 404, which is
+	// waited out like any replication; other transient failures get StoreAttempts tries.
+	transient := func(err error) bool { return Retryable(err) && !isReplicating(err) }
 	err := s.gate.edit(ctx, appObjectID, func() error {
-		return s.retry(ctx, 0, s.opt.StoreAttempts, Retryable, func() error {
-			return s.dir.RemovePassword(ctx, appObjectID, keyID)
+		return s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() error {
+			return s.retry(ctx, 0, s.opt.StoreAttempts, transient, func() error {
+				return s.dir.RemovePassword(ctx, appObjectID, keyID)
+			})
 		})
 	})
 	if err != nil && !IsNotFound(err) {
