@@ -16,9 +16,11 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"appreg/emulator/azemu"
 	"appreg/emulator/funchost"
+	"appreg/emulator/graphemu"
 	"appreg/emulator/servicebusemu"
 	"appreg/internal/endpoints"
 )
@@ -106,7 +108,9 @@ const serveUsage = `Usage: azemu serve --dir DIR [flags]
 Runs the local Azure in the foreground until SIGINT or SIGTERM. Once every service accepts
 connections it writes DIR/ca.pem and then DIR/endpoints.json (tenant, URLs, the managed-identity
 endpoint, the Service Bus connection string and a seeded client for appreg's handler). It
-listens on exactly the three sockets endpoints.json names.
+listens on exactly the three sockets endpoints.json names. The realistic profile (the default)
+is as harsh as Azure: Graph's replicas lag behind writes and flap; --profile kind switches
+that off. The seed of the lag is printed, and GET <origin>/_emu/profile reports it.
 
 Flags:
 `
@@ -121,6 +125,8 @@ func (a *app) serve(ctx context.Context, args []string) int {
 	tenant := fs.String("tenant", "", "tenant GUID (default: a random one)")
 	sbConfig := fs.String("servicebus-config", "", "Service Bus entities in the official emulator's Config.json schema (default: appreg's queues and topic)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var harsh harshness
+	harsh.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
@@ -140,6 +146,10 @@ func (a *app) serve(ctx context.Context, args []string) int {
 	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 
 	opts := &azemu.Options{HTTPSAddr: *httpsAddr, MSIAddr: *msiAddr, AMQPAddr: *amqpAddr, TenantID: *tenant, Logger: log}
+	if err := harsh.apply(opts); err != nil {
+		fmt.Fprintf(a.stderr, "azemu serve: %v\n", err)
+		return exitUsage
+	}
 	if *sbConfig != "" {
 		f, err := os.Open(*sbConfig)
 		if err != nil {
@@ -167,6 +177,7 @@ func (a *app) serve(ctx context.Context, args []string) int {
 	ep := srv.Endpoints()
 	fmt.Fprintf(a.stdout, "azemu ready: %s (Entra, Graph, Key Vault), amqp %s, tenant %s; endpoints in %s\n",
 		srv.URL(), srv.ServiceBus.Addr(), ep.TenantID, *dir+"/"+endpoints.FileName)
+	fmt.Fprintln(a.stdout, describeProfile(srv))
 	<-ctx.Done()
 	log.Info("stopping")
 	return exitOK
@@ -225,4 +236,51 @@ func (a *app) stage(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stdout, "packaged %s (handler -rwxr-xr-x)\n", *zipOut)
 	}
 	return exitOK
+}
+
+// harshness is the flags that choose how harsh the local Azure is, shared by serve and run.
+type harshness struct {
+	profile        string
+	seed           uint64
+	lagMin, lagMax time.Duration
+}
+
+func (h *harshness) flags(fs *flag.FlagSet) {
+	fs.StringVar(&h.profile, "profile", string(azemu.Realistic), "realistic (Graph replicas lag and flap, managed-identity tokens are cached, as in Azure) or kind (no lag)")
+	fs.Uint64Var(&h.seed, "seed", 0, "seed of the replication lag, to repeat a run (default: a random one, printed)")
+	fs.DurationVar(&h.lagMin, "lag-min", 0, "shortest Graph replica lag (default: the profile's)")
+	fs.DurationVar(&h.lagMax, "lag-max", 0, "longest Graph replica lag (default: the profile's)")
+}
+
+func (h *harshness) apply(opts *azemu.Options) error {
+	p, err := azemu.ParseProfile(h.profile)
+	if err != nil {
+		return fmt.Errorf("--profile: %w", err)
+	}
+	opts.Profile, opts.Seed = p, h.seed
+	if h.lagMin != 0 || h.lagMax != 0 {
+		r := graphemu.Replication{MinLag: h.lagMin, MaxLag: h.lagMax}
+		if p == azemu.Realistic {
+			r.Replicas = graphemu.Realistic.Replicas
+			if h.lagMax == 0 {
+				r.MaxLag = max(graphemu.Realistic.MaxLag, h.lagMin)
+			}
+		}
+		if r.MinLag > r.MaxLag || r.MinLag < 0 {
+			return fmt.Errorf("--lag-min %v must be between 0 and --lag-max %v", r.MinLag, r.MaxLag)
+		}
+		opts.Replication = &r
+	}
+	return nil
+}
+
+// describeProfile is the line that says how harsh the running local Azure is and how to repeat
+// its randomness.
+func describeProfile(srv *azemu.Server) string {
+	p := srv.ProfileInfo()
+	if p.MaxLagMS == 0 {
+		return fmt.Sprintf("profile %s: no replication lag", p.Profile)
+	}
+	return fmt.Sprintf("profile %s: %d Graph replicas lagging %s-%s, seed %d (repeat with --seed %d)",
+		p.Profile, p.Replicas, time.Duration(p.MinLagMS)*time.Millisecond, time.Duration(p.MaxLagMS)*time.Millisecond, p.Seed, p.Seed)
 }

@@ -149,6 +149,34 @@ func TestRegisterThreeTimesAddsOneCredential(t *testing.T) {
 	}
 }
 
+// A redelivery read from a replica that does not list the password Key Vault's latest version
+// holds yet must wait for it, not add a second one.
+func TestRegisterRedeliveryWaitsForTheNewestPasswordToReplicate(t *testing.T) {
+	e := newEnv(t, nil)
+	first := e.register(t, request("lab-sync"))
+	e.clock.Advance(10 * time.Second)
+	e.dir.hideNewest = 4
+	finds := e.dir.calls["find"]
+	again := e.register(t, request("lab-sync"))
+	if app := e.dir.app("appreg-lab-sync"); len(app.Passwords) != 1 || e.store.count("lab-sync-client-secret") != 1 {
+		t.Fatalf("passwords=%d versions=%d, want 1 each", len(app.Passwords), e.store.count("lab-sync-client-secret"))
+	}
+	if !again.Reused || again.Event.KeyID != first.Event.KeyID {
+		t.Errorf("second outcome %+v, want the first secret reused", again)
+	}
+	if got := e.dir.calls["find"] - finds; got != 5 {
+		t.Errorf("application reads = %d, want 5 (one, then four until a replica lists the password)", got)
+	}
+
+	// Past ReplicationTimeout, a missing password is gone, not late: a new one is issued.
+	e.clock.Advance(time.Hour)
+	e.dir.hideNewest = 1
+	third := e.register(t, request("lab-sync"))
+	if third.Reused || e.store.count("lab-sync-client-secret") != 2 {
+		t.Errorf("reused=%v versions=%d: a version whose password is missing after the replication timeout must be replaced", third.Reused, e.store.count("lab-sync-client-secret"))
+	}
+}
+
 func TestRegisterChangedRequestUpdatesAppKeepsSecret(t *testing.T) {
 	e := newEnv(t, nil)
 	first := e.register(t, request("lab-sync"))
