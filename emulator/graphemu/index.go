@@ -40,8 +40,6 @@ func newCollection[T member](keys, elems []string) *collection[T] {
 	return c
 }
 
-func (c *collection[T]) len() int { return len(c.order) }
-
 // get finds an entity by object id.
 func (c *collection[T]) get(id string) (T, bool) {
 	t, ok := c.byID[strings.ToLower(id)]

@@ -233,7 +233,6 @@ func TestReplicasFlap(t *testing.T) {
 	const n = 12
 	type app struct{ id, appID, secret string }
 	apps := make([]app, n)
-	created := time.Now()
 	for i := range apps {
 		a := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"flap","tags":["flap"]}`}).must(t, http.StatusCreated)
 		apps[i].id, apps[i].appID = a.str("id"), a.str("appId")
@@ -249,7 +248,7 @@ func TestReplicasFlap(t *testing.T) {
 	}
 	// A new app, a list with a filter and a new secret, seen through rounds of reads.
 	fresh := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"flap","tags":["fresh"]}`}).must(t, http.StatusCreated).str("id")
-	created = time.Now()
+	created := time.Now()
 	var appFlaps, listFlaps, secretFlaps int
 	seenApp, seenList := false, false
 	seenSecret := make([]bool, n)
