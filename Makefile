@@ -17,8 +17,8 @@ build: ## build the handler, azemu, funchost and appreg into bin/
 	$(GO) build -o $(BIN)/ ./handler ./cmd/...
 
 .PHONY: package
-package: ## stage dist/: host.json, one folder per function, a static linux/amd64 handler
-	$(GO) run ./cmd/azemu stage --dist $(DIST) --release --goos linux --goarch amd64
+package: ## stage dist/ (host.json, one folder per function, a static linux/amd64 handler) and zip it into bin/appreg-dist.zip
+	$(GO) run ./cmd/azemu stage --dist $(DIST) --release --goos linux --goarch amd64 --zip $(BIN)/appreg-dist.zip
 
 RUN_DIR ?= .run
 EXAMPLES ?= examples
@@ -40,6 +40,11 @@ test: ## vet and run every test (the local Azure runs in-process; nothing leaves
 .PHONY: race
 race: ## run the tests with the race detector
 	$(GO) test -race $(GOTEST_FLAGS) ./...
+
+CHAOS ?=
+.PHONY: chaos
+chaos: ## the chaos runs at full size (faults, outages, kills, 3 hosts), printing their tables; CHAOS=Registrations|ForbiddenForEver|MultiHost runs one
+	APPREG_CHAOS=full $(GO) test ./e2e/ -run '^TestChaos$(CHAOS)' -count=1 -v -timeout 45m
 
 .PHONY: bench
 bench: ## run the benchmarks

@@ -106,6 +106,18 @@ func (inv invocation) metaTime(key string) time.Time {
 	return time.Time{}
 }
 
+// enqueuedTime is the latest moment the message can have been enqueued. The host writes
+// EnqueuedTimeUtc truncated to whole seconds, so the real time lies up to a second later; the
+// retry budget counts from the end of that second, so the last delivery never gives up before
+// RETRY_BUDGET has passed (it may run up to a second past it).
+func enqueuedTime(inv invocation) time.Time {
+	t := inv.metaTime("EnqueuedTimeUtc")
+	if t.IsZero() || t.Nanosecond() != 0 {
+		return t
+	}
+	return t.Add(time.Second)
+}
+
 // metaInt reads a numeric metadata value; the host sends numbers as strings ("DeliveryCount":"1").
 func (inv invocation) metaInt(key string) (int, error) {
 	s := inv.metaString(key)

@@ -70,7 +70,7 @@ func preflightChecks(cfg config.Config, cred azcore.TokenCredential, dir *graph.
 			return fmt.Sprintf("%s could not get a token: check %s, %s and %s", who, config.EnvTenantID, config.EnvClientID, config.EnvAuthorityHost)
 		}},
 		{name: "Microsoft Graph: read applications", run: dir.Probe, fix: permission(
-			fmt.Sprintf("grant %s the Microsoft Graph application permission Application.ReadWrite.OwnedBy with admin consent, then restart the Function App (a managed identity's token keeps the roles it was issued with)", who))},
+			fmt.Sprintf("grant %s the Microsoft Graph application permission Application.ReadWrite.OwnedBy with admin consent, then restart the Function App; a managed identity's token keeps the roles it was issued with, and Azure can serve the cached token for up to 24 hours, so if this check still fails after a restart, wait for the token to expire", who))},
 		{name: "Key Vault: list secrets in " + cfg.KeyVaultURL, run: store.Probe, fix: permission(
 			fmt.Sprintf("assign %s the role Key Vault Secrets Officer on the vault %s", who, cfg.KeyVaultURL))},
 		{name: "Service Bus: send to queue " + cfg.CommandQueue, run: func(ctx context.Context) error { return servicebus.ProbeSend(ctx, sb, cfg.CommandQueue) },

@@ -74,7 +74,7 @@ func (s *server) clientCommand(w http.ResponseWriter, r *http.Request) {
 	d := registrar.Delivery{
 		MessageID:    inv.metaString("MessageId"),
 		SessionID:    inv.metaString("SessionId"),
-		EnqueuedTime: inv.metaTime("EnqueuedTimeUtc"),
+		EnqueuedTime: enqueuedTime(inv),
 	}
 	if n, err := inv.metaInt("DeliveryCount"); err == nil {
 		d.DeliveryCount = n

@@ -69,7 +69,8 @@ func TestRoutes(t *testing.T) {
 			if !strings.HasPrefix(string(body), "{") {
 				t.Errorf("body is not a JSON object: %.80s", body)
 			}
-			enqueued := time.Date(2026, 3, 4, 5, 6, 1, 0, time.UTC)
+			// The host truncates to whole seconds; the budget counts from the end of that second.
+			enqueued := time.Date(2026, 3, 4, 5, 6, 2, 0, time.UTC)
 			if tt.name == "Command" && (string(svc.got) != `{"a":1}` || svc.kind != "rotate" || svc.d.MessageID != "m-1" ||
 				svc.d.DeliveryCount != 4 || svc.d.SessionID != "lab-sync" || !svc.d.EnqueuedTime.Equal(enqueued)) {
 				t.Errorf("service got %s body %s delivery %+v", svc.kind, svc.got, svc.d)

@@ -29,7 +29,7 @@ const (
 	mainBicep       = "infra/main.bicep"
 	serviceBusBicep = "infra/app/servicebus.bicep"
 	fhirBicep       = "infra/app/fhir-delegation.bicep"
-	runbook         = "infra/RUNBOOK.md"
+	runbook         = "README.md"
 	exampleSettings = "local.settings.json.example"
 )
 
@@ -597,9 +597,14 @@ func checkIDs(f files) []string {
 		if !isBicep && !isScript && file != runbook {
 			continue
 		}
+		inRunbook := false
 		for n, line := range strings.Split(f[file], "\n") {
+			if file == runbook && strings.HasPrefix(line, "## ") {
+				// The README's examples hold made-up request ids; only its deploy section is the runbook.
+				inRunbook = strings.HasPrefix(line, "## Deploying to Azure")
+			}
 			ids := guidRE.FindAllString(line, -1)
-			if len(ids) == 0 {
+			if len(ids) == 0 || (file == runbook && !inRunbook) {
 				continue
 			}
 			where := fmt.Sprintf("%s:%d", file, n+1)
@@ -971,6 +976,8 @@ func TestDriftCheckReportsChangedInfra(t *testing.T) {
 			[]string{fhirBicep, "is not FHIR Data Reader"}},
 		{"the Graph app role is mistyped", []edit{{"infra/graph/main.bicep", "'18a4783c-866b-4cc7-a460-3d5e5662c884'", "'1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9'"}}, checkIDs,
 			[]string{"infra/graph/main.bicep", "is not Application.ReadWrite.OwnedBy"}},
+		{"the runbook names a made-up id", []edit{{runbook, "### 3. Grant the Microsoft Graph permission", "Use role 11111111-2222-3333-4444-555555555555.\n\n### 3. Grant the Microsoft Graph permission"}}, checkIDs,
+			[]string{"README.md:", "11111111-2222-3333-4444-555555555555 is no documented role"}},
 		{"an unnamed GUID appears", []edit{{"infra/app/rbac.bicep", "// Built-in role definition ids", "var stray = '11111111-2222-3333-4444-555555555555'\n// Built-in role definition ids"}}, checkIDs,
 			[]string{"has no name"}},
 		{"a role assignment's name stops matching its scope", []edit{{"infra/app/rbac.bicep", "name: guid(eventsTopic.id, principalId, roleIds.serviceBusDataSender)", "name: guid(commandQueue.id, principalId, roleIds.serviceBusDataSender)"}}, checkRoleAssignments,

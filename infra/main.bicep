@@ -49,7 +49,7 @@ param fhirAllowedRoles array = [
   'FHIR Data Exporter'
 ]
 
-@description('Object id of a person (or group, or pipeline) who sends requests with the appreg CLI: gets Data Sender on the command queue and Data Receiver on the events subscription. Empty: grant it later with az role assignment create (infra/RUNBOOK.md).')
+@description('Object id of a person (or group, or pipeline) who sends requests with the appreg CLI: gets Data Sender on the command queue and Data Receiver on the events subscription. Empty: grant it later with az role assignment create (the README runbook).')
 param operatorPrincipalId string = ''
 
 @allowed([
@@ -62,7 +62,7 @@ param operatorPrincipalType string = 'User'
 // 40 is what every published Flex minimum accepts: the plan documentation long said "the lowest
 // maximum scale is 40" (the official sample enforces @minValue(40)), and newer pages say 1. The cap
 // applies to each per-function scale group, not to the app, and it is not what protects Graph's
-// write budget: host.json's maxConcurrentSessions and Retry-After handling do (infra/RUNBOOK.md).
+// write budget: host.json's maxConcurrentSessions and Retry-After handling do (the README runbook).
 @minValue(1)
 @maxValue(1000)
 @description('Flex Consumption maximum instance count, per function scale group.')
@@ -345,7 +345,7 @@ module functionApp 'app/function.bicep' = {
   ]
 }
 
-// azd stores these in .azure/<env>/.env; the hooks and infra/RUNBOOK.md read them with
+// azd stores these in .azure/<env>/.env; the hooks and the README runbook read them with
 // `azd env get-value`.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId

@@ -28,6 +28,6 @@ echo "appreg: publishing $zip to $app"
 az functionapp deployment source config-zip --resource-group "$rg" --name "$app" --src "$zip"
 
 # The host indexes the functions after it restarts on the new package; an empty list a minute
-# later means it could not start (see infra/RUNBOOK.md, step 4).
+# later means it could not start (see README "Deploying to Azure", step 4).
 echo "appreg: functions the host reports (may take a minute to appear):"
 az functionapp function list --resource-group "$rg" --name "$app" --query "[].name" -o tsv || true

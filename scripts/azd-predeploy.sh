@@ -5,10 +5,10 @@
 #    managed identity that asks for a Graph token before Application.ReadWrite.OwnedBy is granted
 #    keeps a token without it for up to 24 hours. APPREG_SKIP_GRAPH_CHECK=1 skips the check (for
 #    an operator who cannot read the directory, once the grant is known to exist).
-# 2. Stages dist/ with `make package` (host.json, one folder per function, a static linux/amd64
-#    handler) and zips it into bin/appreg-dist.zip with scripts/zip-dist.sh (Info-ZIP, which
-#    stores Unix modes), which proves the handler entry is -rwxr-xr-x: a handler without its
-#    execute bit never starts.
+# 2. Runs `make package`: dist/ (host.json, one folder per function, a static linux/amd64
+#    handler) and bin/appreg-dist.zip, whose entries carry their Unix modes with the handler as
+#    -rwxr-xr-x (a handler without its execute bit never starts). The zip is written in Go
+#    (azemu stage --zip), so packaging needs nothing beyond make and go.
 #    azd's own zip is not used (azure.yaml declares no service): before azd 1.26 it dropped file
 #    modes, and this zip is one an operator can inspect and publish again by hand.
 set -eu
@@ -39,7 +39,7 @@ Graph token without it for up to 24 hours. Ask a Privileged Role Administrator t
   az deployment group create --resource-group $(env_get AZURE_RESOURCE_GROUP) \\
     --template-file infra/graph/main.bicep --parameters principalId=$principal
 
-then run 'azd deploy'. Everything else is provisioned already (infra/RUNBOOK.md, step 3).
+then run 'azd deploy'. Everything else is provisioned already (README "Deploying to Azure", step 3).
 MSG
 		exit 1
 		;;
@@ -55,4 +55,3 @@ for tool in make go; do
 done
 
 make package
-scripts/zip-dist.sh dist bin/appreg-dist.zip

@@ -16,9 +16,11 @@ import (
 	"os/signal"
 	"runtime"
 	"syscall"
+	"time"
 
 	"appreg/emulator/azemu"
 	"appreg/emulator/funchost"
+	"appreg/emulator/graphemu"
 	"appreg/emulator/servicebusemu"
 	"appreg/internal/endpoints"
 )
@@ -108,7 +110,9 @@ Runs the local Azure in the foreground until SIGINT or SIGTERM. Once every servi
 connections it writes DIR/ca.pem and then DIR/endpoints.json (tenant, URLs, the managed-identity
 endpoint, the Service Bus connection string, Resource Manager, the subscription, the FHIR
 services, and seeded clients for appreg's handler and for an operator). It listens on exactly
-the three sockets endpoints.json names.
+the three sockets endpoints.json names. The realistic profile (the default) is as harsh as
+Azure: Graph's replicas lag behind writes and flap; --profile kind switches that off. The seed
+of the lag is printed, and GET <origin>/_emu/profile reports it.
 
 Flags:
 `
@@ -123,6 +127,8 @@ func (a *app) serve(ctx context.Context, args []string) int {
 	tenant := fs.String("tenant", "", "tenant GUID (default: a random one)")
 	sbConfig := fs.String("servicebus-config", "", "Service Bus entities in the official emulator's Config.json schema (default: appreg's queues and topic)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	var harsh harshness
+	harsh.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
@@ -142,6 +148,10 @@ func (a *app) serve(ctx context.Context, args []string) int {
 	log := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 
 	opts := &azemu.Options{HTTPSAddr: *httpsAddr, MSIAddr: *msiAddr, AMQPAddr: *amqpAddr, TenantID: *tenant, Logger: log}
+	if err := harsh.apply(opts); err != nil {
+		fmt.Fprintf(a.stderr, "azemu serve: %v\n", err)
+		return exitUsage
+	}
 	if *sbConfig != "" {
 		f, err := os.Open(*sbConfig)
 		if err != nil {
@@ -169,17 +179,20 @@ func (a *app) serve(ctx context.Context, args []string) int {
 	ep := srv.Endpoints()
 	fmt.Fprintf(a.stdout, "azemu ready: %s (Entra, Graph, Key Vault, Resource Manager, FHIR), amqp %s, tenant %s; endpoints in %s\n",
 		srv.URL(), srv.ServiceBus.Addr(), ep.TenantID, *dir+"/"+endpoints.FileName)
+	fmt.Fprintln(a.stdout, describeProfile(srv))
 	<-ctx.Done()
 	log.Info("stopping")
 	return exitOK
 }
 
-const stageUsage = `Usage: azemu stage [--root .] [--dist dist] [--release] [--goos OS] [--goarch ARCH]
+const stageUsage = `Usage: azemu stage [--root .] [--dist dist] [--release] [--goos OS] [--goarch ARCH] [--zip FILE]
 
 Stages the app the way the Functions host expects to find it: DIST/host.json, DIST/<Name>/
 function.json for every functions/<Name>/, and DIST/handler built from ROOT/handler. DIST is
 replaced; a directory that is not empty and holds no host.json is refused. --release builds the
 handler as it ships (static, -trimpath, stripped); 'make package' uses --release for linux/amd64.
+--zip also writes the package Azure is given (bin/appreg-dist.zip in 'make package'): every entry
+with its Unix mode, the handler as 0755, refused unless the handler is a Linux executable.
 
 Flags:
 `
@@ -192,6 +205,7 @@ func (a *app) stage(ctx context.Context, args []string) int {
 	release := fs.Bool("release", false, "build the handler as it ships: CGO_ENABLED=0, -trimpath, stripped")
 	goos := fs.String("goos", runtime.GOOS, "operating system to build the handler for")
 	goarch := fs.String("goarch", runtime.GOARCH, "architecture to build the handler for")
+	zipOut := fs.String("zip", "", "also zip the staged app into this file, the handler stored as 0755")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), stageUsage)
 		fs.PrintDefaults()
@@ -216,5 +230,59 @@ func (a *app) stage(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stdout, " %s", e.Name())
 	}
 	fmt.Fprintln(a.stdout)
+	if *zipOut != "" {
+		if err := funchost.Zip(*dist, *zipOut); err != nil {
+			fmt.Fprintf(a.stderr, "azemu stage: %v\n", err)
+			return exitRuntime
+		}
+		fmt.Fprintf(a.stdout, "packaged %s (handler -rwxr-xr-x)\n", *zipOut)
+	}
 	return exitOK
+}
+
+// harshness is the flags that choose how harsh the local Azure is, shared by serve and run.
+type harshness struct {
+	profile        string
+	seed           uint64
+	lagMin, lagMax time.Duration
+}
+
+func (h *harshness) flags(fs *flag.FlagSet) {
+	fs.StringVar(&h.profile, "profile", string(azemu.Realistic), "realistic (Graph replicas lag and flap, managed-identity tokens are cached, as in Azure) or kind (no lag)")
+	fs.Uint64Var(&h.seed, "seed", 0, "seed of the replication lag, to repeat a run (default: a random one, printed)")
+	fs.DurationVar(&h.lagMin, "lag-min", 0, "shortest Graph replica lag (default: the profile's)")
+	fs.DurationVar(&h.lagMax, "lag-max", 0, "longest Graph replica lag (default: the profile's)")
+}
+
+func (h *harshness) apply(opts *azemu.Options) error {
+	p, err := azemu.ParseProfile(h.profile)
+	if err != nil {
+		return fmt.Errorf("--profile: %w", err)
+	}
+	opts.Profile, opts.Seed = p, h.seed
+	if h.lagMin != 0 || h.lagMax != 0 {
+		r := graphemu.Replication{MinLag: h.lagMin, MaxLag: h.lagMax}
+		if p == azemu.Realistic {
+			r.Replicas = graphemu.Realistic.Replicas
+			if h.lagMax == 0 {
+				r.MaxLag = max(graphemu.Realistic.MaxLag, h.lagMin)
+			}
+		}
+		if r.MinLag > r.MaxLag || r.MinLag < 0 {
+			return fmt.Errorf("--lag-min %v must be between 0 and --lag-max %v", r.MinLag, r.MaxLag)
+		}
+		opts.Replication = &r
+	}
+	return nil
+}
+
+// describeProfile is the line that says how harsh the running local Azure is and how to repeat
+// its randomness.
+func describeProfile(srv *azemu.Server) string {
+	p := srv.ProfileInfo()
+	if p.MaxLagMS == 0 {
+		return fmt.Sprintf("profile %s: no replication lag", p.Profile)
+	}
+	return fmt.Sprintf("profile %s: %d Graph replicas lagging %s-%s, seed %d (repeat with --seed %d)",
+		p.Profile, p.Replicas, time.Duration(p.MinLagMS)*time.Millisecond, time.Duration(p.MaxLagMS)*time.Millisecond, p.Seed, p.Seed)
 }

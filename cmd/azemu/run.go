@@ -45,6 +45,10 @@ Runs the whole product on this machine, in the foreground, on free loopback port
      from Key Vault, a token for the service, GET /Patient; the run prints how many resources came
      back (never the secret)
 
+The local Azure runs the realistic profile unless --profile kind: Graph's replicas lag behind
+writes by up to seconds and flap, as Azure's do, so registrations take seconds, not milliseconds.
+The seed of that lag is printed; --seed repeats it.
+
 With --once it then stops, exiting 0 only if every step succeeded. Otherwise it keeps serving
 until Ctrl-C and prints the commands to use it from a second terminal. Logs go to
 DIR/azemu.log, DIR/funchost.log and DIR/handler.log.
@@ -74,6 +78,7 @@ func (a *app) runStack(ctx context.Context, args []string) int {
 	fs.BoolVar(&l.once, "once", false, "stop after the examples and the rotation run; exit 0 only if all succeeded")
 	fs.DurationVar(&l.timeout, "timeout", 2*time.Minute, "how long to wait for each outcome")
 	fs.StringVar(&l.appregArg, "appreg", "", "the appreg CLI to drive the stack with (default: the one next to azemu, else on PATH)")
+	l.harsh.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)
 		fs.PrintDefaults()
@@ -83,6 +88,10 @@ func (a *app) runStack(ctx context.Context, args []string) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(a.stderr, "azemu run: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := l.harsh.apply(&l.emuOpts); err != nil {
+		fmt.Fprintf(a.stderr, "azemu run: %v\n", err)
 		return exitUsage
 	}
 	if err := l.run(ctx); err != nil {
@@ -119,6 +128,8 @@ type stack struct {
 	dist, dir                               string
 	once                                    bool
 	timeout                                 time.Duration
+	harsh                                   harshness
+	emuOpts                                 azemu.Options
 	appreg, appregName                      string // the CLI's path, and how to print it
 	examples                                []*exampleRun
 	settings                                map[string]string
@@ -148,7 +159,8 @@ func (l *stack) run(ctx context.Context) (err error) {
 	defer l.closeLogs()
 
 	l.say("starting local Azure…")
-	l.emu, err = azemu.NewServer(&azemu.Options{Logger: slog.New(slog.NewJSONHandler(l.azemuLog, nil))})
+	l.emuOpts.Logger = slog.New(slog.NewJSONHandler(l.azemuLog, nil))
+	l.emu, err = azemu.NewServer(&l.emuOpts)
 	if err != nil {
 		return fmt.Errorf("starting the local Azure: %w", err)
 	}
@@ -164,6 +176,7 @@ func (l *stack) run(ctx context.Context) (err error) {
 	}
 	l.say("  Service Bus (AMQP)          %s", l.emu.ServiceBus.Addr())
 	l.say("  endpoints                   %s", filepath.Join(l.dirArg, endpoints.FileName))
+	l.say("  %s", describeProfile(l.emu))
 
 	if err := l.writeSettings(ep); err != nil {
 		return err
@@ -402,7 +415,7 @@ func (l *stack) writeSettings(ep endpoints.Endpoints) error {
 		// 10 s to be safe. Locally a second is plenty, and the demo's on-demand rotation,
 		// seconds after the registration, does not sit waiting.
 		config.EnvEditSpacing: "1s",
-		// Three sign-ins in a row, not eight: the local Entra settles at once.
+		// Three sign-ins in a row, not eight: the local Entra's replicas agree within seconds.
 		config.EnvVerifySuccesses: "3",
 		config.EnvLogLevel:        "info",
 

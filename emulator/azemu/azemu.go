@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,8 +31,40 @@ const HandlerClientName = "appreg-handler"
 // GraphRole is the one Graph application permission appreg needs.
 const GraphRole = "Application.ReadWrite.OwnedBy"
 
+// Profile is how harsh the local Azure is.
+type Profile string
+
+const (
+	// Realistic is as harsh as Azure where it matters to appreg, and the default: Graph's
+	// replicas lag and flap (reads, lists and filters; new secrets at Entra), managed-identity
+	// tokens are cached by the platform with the roles they were issued with and last 24 h.
+	// Quotas, soft delete, app management policies, unknown-resource refusals and write
+	// throttling are on in both profiles: they cost a test nothing unless it meets them.
+	Realistic Profile = "realistic"
+	// Kind has no replication lag and no token cache, for fast tests of something else.
+	Kind Profile = "kind"
+)
+
+// ParseProfile reads a profile name; "" is Realistic.
+func ParseProfile(s string) (Profile, error) {
+	switch p := Profile(strings.ToLower(strings.TrimSpace(s))); p {
+	case "":
+		return Realistic, nil
+	case Realistic, Kind:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown profile %q: want %s or %s", s, Realistic, Kind)
+}
+
 // Options configure a Server; nil or zero fields take the defaults.
 type Options struct {
+	// Profile is how harsh the services are; "" is Realistic.
+	Profile Profile
+	// Seed seeds the random lag of Graph's replicas so a failing run can be repeated; 0 picks
+	// one, which Server.Seed reports and the startup log prints.
+	Seed uint64
+	// Replication, if set, replaces the profile's Graph replication lag.
+	Replication      *graphemu.Replication
 	HTTPSAddr        string                // Entra, Graph, Key Vault; "" = 127.0.0.1:0
 	MSIAddr          string                // the managed-identity endpoint, plain HTTP; "" = 127.0.0.1:0
 	AMQPAddr         string                // Service Bus; "" = 127.0.0.1:0
@@ -73,6 +106,7 @@ type Server struct {
 	url        string
 	endpoints  endpoints.Endpoints
 	client     *http.Client
+	profile    Profile
 }
 
 // NewServer starts every service; all accept connections when it returns. It listens on exactly
@@ -90,7 +124,11 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{}
+	profile, err := ParseProfile(string(opts.Profile))
+	if err != nil {
+		return nil, fmt.Errorf("azemu: %w", err)
+	}
+	s := &Server{profile: profile}
 	var httpsLn, msiLn net.Listener
 	defer func() {
 		if err != nil {
@@ -118,16 +156,24 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	s.url = "https://" + httpsLn.Addr().String()
 	msiURL := "http://" + msiLn.Addr().String() + "/msi/token"
 
+	var repl graphemu.Replication
+	var miLife time.Duration
+	if profile == Realistic {
+		repl, miLife = graphemu.Realistic, 24*time.Hour
+	}
+	if opts.Replication != nil {
+		repl = *opts.Replication
+	}
 	if s.Graph, err = graphemu.NewServer(&graphemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: opts.TenantID, Now: now, Logger: log.With("service", "graph"),
-		NoListener: true,
+		NoListener: true, Replication: repl, Seed: opts.Seed,
 	}); err != nil {
 		return nil, err
 	}
 	tenant := s.Graph.TenantID()
 	if s.Entra, err = entraemu.NewServer(&entraemu.Options{
 		Authority: s.authority, Issuer: issuer, TenantID: tenant, Clients: s.Graph, Now: time.Now, Logger: log.With("service", "entra"),
-		NoListener: true,
+		NoListener: true, CacheManagedIdentityTokens: profile == Realistic, ManagedIdentityTokenLifetime: miLife,
 	}); err != nil {
 		return nil, err
 	}
@@ -201,8 +247,17 @@ func NewServer(opts *Options) (_ *Server, err error) {
 		KeyVaultID:     kvID,
 		ServiceBusID:   sbID,
 	}
+	// Entra issues tokens only for resources the tenant knows: Resource Manager, and each FHIR
+	// service by its URL, as a deployed service's audience is.
+	known := slices.Clone(armemu.Audiences)
 	for _, svc := range s.FHIR.Services() {
 		s.endpoints.FHIRServices = append(s.endpoints.FHIRServices, endpoints.FHIRService{ID: svc.ID, URL: s.url + svc.BasePath()})
+		known = append(known, s.url+svc.BasePath())
+	}
+	for _, r := range known {
+		if err := s.Entra.AddResource(r); err != nil {
+			return nil, err
+		}
 	}
 	delegated := opts.DelegatedFHIRRoles
 	if delegated == nil {
@@ -215,7 +270,8 @@ func NewServer(opts *Options) (_ *Server, err error) {
 	s.https = emu.Serve(httpsLn, s.routes(), s.authority.ServerTLS(), log)
 	s.msi = emu.Serve(msiLn, s.Entra.MSIHandler(), nil, log)
 	httpsLn, msiLn = nil, nil // served: Close releases them now
-	log.Info("azemu listening", "url", s.url, "amqp", s.ServiceBus.Addr(), "msi", msiURL, "tenant", tenant)
+	log.Info("azemu listening", "url", s.url, "amqp", s.ServiceBus.Addr(), "msi", msiURL, "tenant", tenant,
+		"profile", profile, "seed", s.Graph.Seed())
 	return s, nil
 }
 
@@ -235,6 +291,8 @@ func (s *Server) routes() http.Handler {
 		switch {
 		case p == emu.Prefix+"endpoints" && r.Method == http.MethodGet:
 			emu.WriteJSON(w, http.StatusOK, s.endpoints)
+		case p == emu.Prefix+"profile" && r.Method == http.MethodGet:
+			emu.WriteJSON(w, http.StatusOK, s.ProfileInfo())
 		case p == emu.Prefix+"reset" && r.Method == http.MethodPost:
 			s.Reset()
 			w.WriteHeader(http.StatusNoContent)
@@ -270,6 +328,27 @@ func (s *Server) Reset() {
 	s.ServiceBus.Reset()
 	s.ARM.Reset()
 	s.FHIR.Reset()
+}
+
+// Profile is how harsh the services are.
+func (s *Server) Profile() Profile { return s.profile }
+
+// Seed is the seed of Graph's replication lag; Options.Seed repeats it.
+func (s *Server) Seed() uint64 { return s.Graph.Seed() }
+
+// ProfileInfo is what GET /_emu/profile answers: the profile, the seed and Graph's replication.
+type ProfileInfo struct {
+	Profile  Profile `json:"profile"`
+	Seed     uint64  `json:"seed"`
+	Replicas int     `json:"replicas"`
+	MinLagMS int64   `json:"minLagMs"`
+	MaxLagMS int64   `json:"maxLagMs"`
+}
+
+// ProfileInfo describes the running profile.
+func (s *Server) ProfileInfo() ProfileInfo {
+	r := s.Graph.Replication()
+	return ProfileInfo{Profile: s.profile, Seed: s.Seed(), Replicas: r.Replicas, MinLagMS: r.MinLag.Milliseconds(), MaxLagMS: r.MaxLag.Milliseconds()}
 }
 
 // URL is the shared HTTPS origin.

@@ -15,8 +15,19 @@
 // /subscriptions…, /tenants, /providers/… and /metadata/endpoints are Resource Manager;
 // everything else is Entra (/{tenant}/…, /common/discovery/instance). Each emulator's test
 // controls are under /_emu/<service>/… (entra, graph, keyvault, servicebus, arm, fhir) in the one
-// dialect of package emu; /_emu/endpoints returns the endpoints and POST /_emu/reset resets every
-// service.
+// dialect of package emu; /_emu/endpoints returns the endpoints, /_emu/profile the profile and
+// its seed, and POST /_emu/reset resets every service.
+//
+// Options.Profile says how harsh it is. Realistic, the default (of NewServer(nil), `azemu serve`,
+// `azemu run` and so `make run`, and the end-to-end tests), is as harsh as Azure where appreg
+// meets it: Graph's replicas lag 0.2-4 s behind every write and flap (graphemu.Realistic), so
+// reads, lists, filters and new secrets at Entra are eventually consistent, and managed-identity
+// tokens last 24 h and are cached by the platform with the roles they were issued with. Kind has
+// neither, for fast tests of something else. Both have Entra's object quota, soft delete, the
+// tenant's app management policy, AADSTS500011 for unknown resources, Graph's write limit, and
+// data-plane RBAC on Key Vault, Service Bus, Resource Manager and FHIR: those cost nothing until
+// a test meets them. Options.Seed (printed at startup, 0 picks one) repeats a run's lag;
+// Options.Replication replaces the profile's lag.
 //
 // Where each service differs from Azure is written in its own package's doc.go. What azemu adds:
 // one origin for every HTTPS service (Azure has a host each); one subscription

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sort"
@@ -37,6 +38,15 @@ type Fault struct {
 	RetryAfter time.Duration
 	// Count is how many calls the fault applies to; 0 means until cleared.
 	Count int
+	// Probability in (0, 1) applies the fault to that fraction of matching calls, chosen at
+	// random; the others fall through to later faults or are served. 0 (or 1) is every call.
+	// A chaos run injects "5 % of Graph calls fail" this way.
+	Probability float64
+	// For, when positive, disarms the fault that long after it was injected, as a role grant
+	// that catches up after 90 seconds does.
+	For time.Duration
+
+	expires time.Time
 }
 
 func (f Fault) matches(op string) bool {
@@ -114,8 +124,13 @@ func (c *Controls) InjectFault(f Fault) error {
 		return fmt.Errorf("%s: fault status %d is not an error status the service can answer with", c.cfg.Service, f.Status)
 	case f.Status == 0 && f.Latency <= 0:
 		return fmt.Errorf("%s: a fault needs a status or a latency", c.cfg.Service)
-	case f.Count < 0 || f.Latency < 0 || f.RetryAfter < 0:
-		return fmt.Errorf("%s: negative count, latency or retryAfter in a fault", c.cfg.Service)
+	case f.Count < 0 || f.Latency < 0 || f.RetryAfter < 0 || f.For < 0:
+		return fmt.Errorf("%s: negative count, latency, retryAfter or for in a fault", c.cfg.Service)
+	case f.Probability < 0 || f.Probability > 1:
+		return fmt.Errorf("%s: fault probability %v is outside [0, 1]", c.cfg.Service, f.Probability)
+	}
+	if f.For > 0 {
+		f.expires = time.Now().Add(f.For)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -207,8 +222,13 @@ func (c *Controls) Take(op string) (time.Duration, *Fault) {
 	if !ok {
 		wait = c.latency[AnyOperation]
 	}
+	now := time.Now()
+	c.faults = slices.DeleteFunc(c.faults, func(f *Fault) bool { return !f.expires.IsZero() && now.After(f.expires) })
 	for i, f := range c.faults {
 		if !f.matches(op) {
+			continue
+		}
+		if f.Probability > 0 && f.Probability < 1 && rand.Float64() >= f.Probability {
 			continue
 		}
 		hit := *f

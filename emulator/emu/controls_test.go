@@ -65,6 +65,40 @@ func TestTake(t *testing.T) {
 	}
 }
 
+// A fault with a probability hits about that fraction of calls; one with For stops on its own.
+func TestFaultProbabilityAndExpiry(t *testing.T) {
+	c, _ := newControls(t)
+	if err := c.InjectFault(emu.Fault{Operation: "get", Status: 503, Probability: 0.05}); err != nil {
+		t.Fatal(err)
+	}
+	hits := 0
+	const n = 20000
+	for range n {
+		if _, f := c.Take("get"); f != nil {
+			hits++
+		}
+	}
+	// 5 % of 20,000 is 1,000 with a standard deviation of about 31: ±200 fails once in 10^10.
+	if hits < 800 || hits > 1200 {
+		t.Errorf("a 5 %% fault hit %d of %d calls", hits, n)
+	}
+
+	c.ClearFaults()
+	if err := c.InjectFault(emu.Fault{Status: 403, For: 50 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if _, f := c.Take("put"); f == nil || f.Status != 403 {
+		t.Fatalf("a fault armed for 50ms did not apply at once: %+v", f)
+	}
+	time.Sleep(80 * time.Millisecond)
+	if _, f := c.Take("put"); f != nil {
+		t.Errorf("a fault armed for 50ms still applied after 80ms: %+v", f)
+	}
+	if got := c.Faults(); len(got) != 0 {
+		t.Errorf("an expired fault is still listed: %+v", got)
+	}
+}
+
 func TestInjectFaultRefuses(t *testing.T) {
 	c, _ := newControls(t)
 	for _, f := range []emu.Fault{
@@ -73,6 +107,8 @@ func TestInjectFaultRefuses(t *testing.T) {
 		{},
 		{Status: 500, Count: -1},
 		{Latency: -time.Second},
+		{Status: 500, Probability: 1.5},
+		{Status: 500, For: -time.Second},
 	} {
 		if err := c.InjectFault(f); err == nil {
 			t.Errorf("InjectFault(%+v) accepted", f)

@@ -9,7 +9,7 @@
 // Every service serves the same routes (JSON in and out, no authentication: loopback only):
 //
 //	GET    /_emu/<service>/faults     {"faults":[Fault…]} still armed, with the calls left
-//	POST   /_emu/<service>/faults     a Fault: {"operation","status","code","message","latencyMs","retryAfterSeconds","count"}
+//	POST   /_emu/<service>/faults     a Fault: {"operation","status","code","message","latencyMs","retryAfterSeconds","count","probability","forMs"}
 //	DELETE /_emu/<service>/faults     drop every fault and throttle
 //	POST   /_emu/<service>/throttle   {"operation","retryAfterSeconds","count"}: 429 (or the service's equivalent)
 //	GET    /_emu/<service>/latency    {"latency":[{"operation","latencyMs"}…]}
@@ -21,8 +21,9 @@
 //
 // and the same Go methods on each Server (Controls, embedded): InjectFault, ClearFaults, Faults,
 // Throttle, SetLatency, Latency, Stats and Reset; each Server adds its own typed State. Service
-// specific controls (Graph's replication lag, Service Bus's dropped connections) sit under the
-// same prefix. Control errors are {"error":{"code","message"}} with 400, 404 or 405.
+// specific controls (Graph's replication, quota, policy and write limit, Entra's resources and
+// token cache, Service Bus's dropped connections) sit under the same prefix. Control errors are
+// {"error":{"code","message"}} with 400, 404 or 405.
 //
 // Reset has one meaning everywhere: it clears faults, throttles, latency and statistics, and
 // empties the service's data down to what was seeded when it was created (azemu's own identity in

@@ -15,18 +15,20 @@ const Prefix = "/_emu/"
 
 // faultJSON is a Fault on the wire, with durations in milliseconds and seconds.
 type faultJSON struct {
-	Operation         string `json:"operation,omitempty"`
-	Status            int    `json:"status,omitempty"`
-	Code              string `json:"code,omitempty"`
-	Message           string `json:"message,omitempty"`
-	LatencyMS         int64  `json:"latencyMs,omitempty"`
-	RetryAfterSeconds int64  `json:"retryAfterSeconds,omitempty"`
-	Count             int    `json:"count,omitempty"`
+	Operation         string  `json:"operation,omitempty"`
+	Status            int     `json:"status,omitempty"`
+	Code              string  `json:"code,omitempty"`
+	Message           string  `json:"message,omitempty"`
+	LatencyMS         int64   `json:"latencyMs,omitempty"`
+	RetryAfterSeconds int64   `json:"retryAfterSeconds,omitempty"`
+	Count             int     `json:"count,omitempty"`
+	Probability       float64 `json:"probability,omitempty"`
+	ForMS             int64   `json:"forMs,omitempty"`
 }
 
 // MarshalJSON writes the /_emu/ wire form.
 func (f Fault) MarshalJSON() ([]byte, error) {
-	return json.Marshal(faultJSON{f.Operation, f.Status, f.Code, f.Message, f.Latency.Milliseconds(), f.RetryAfterSeconds(), f.Count})
+	return json.Marshal(faultJSON{f.Operation, f.Status, f.Code, f.Message, f.Latency.Milliseconds(), f.RetryAfterSeconds(), f.Count, f.Probability, f.For.Milliseconds()})
 }
 
 // UnmarshalJSON reads the /_emu/ wire form, refusing fields it does not know so that a typo
@@ -37,7 +39,8 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*f = Fault{j.Operation, j.Status, j.Code, j.Message, time.Duration(j.LatencyMS) * time.Millisecond,
-		time.Duration(j.RetryAfterSeconds) * time.Second, j.Count}
+		time.Duration(j.RetryAfterSeconds) * time.Second, j.Count, j.Probability,
+		time.Duration(j.ForMS) * time.Millisecond, time.Time{}}
 	return nil
 }
 

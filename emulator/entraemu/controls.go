@@ -45,6 +45,41 @@ func (s *Server) resetData() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.issued = map[string]int{}
+	s.miTokens = map[miKey]miToken{}
+}
+
+// ForgetTokens empties the managed-identity token cache, as its tokens expiring would: the next
+// request gets a token with the identity's current roles. Tokens already handed out stay valid.
+func (s *Server) ForgetTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.miTokens = map[miKey]miToken{}
+}
+
+// controlRoutes are Entra's own controls beside the shared ones, under /_emu/entra/.
+func (s *Server) controlRoutes() []emu.Route {
+	return []emu.Route{
+		{Pattern: "GET resources", Handle: func(*http.Request) (any, error) {
+			return resourcesJSON{Resources: s.Resources()}, nil
+		}},
+		{Pattern: "POST resources", Handle: func(r *http.Request) (any, error) {
+			var j struct {
+				Resource string `json:"resource"`
+			}
+			if err := emu.Decode(r, &j); err != nil {
+				return nil, err
+			}
+			return nil, s.AddResource(j.Resource)
+		}},
+		{Pattern: "DELETE tokens", Handle: func(*http.Request) (any, error) {
+			s.ForgetTokens()
+			return nil, nil
+		}},
+	}
+}
+
+type resourcesJSON struct {
+	Resources []string `json:"resources"`
 }
 
 func (s *Server) issuedTo(appID string) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -49,7 +50,12 @@ func (s *Server) managedIdentityToken(w http.ResponseWriter, r *http.Request) {
 		writeMSIError(w, http.StatusInternalServerError, "An unexpected error occurred while fetching the token.")
 		return
 	}
-	raw, exp, err := s.mint(p, resource)
+	if !s.knownResource(r.Context(), resource) {
+		// The platform passes Entra's refusal on in its message.
+		writeMSIError(w, http.StatusBadRequest, "AADSTS500011: "+s.aadUnknownResource(resource).Description)
+		return
+	}
+	raw, exp, err := s.managedIdentityMint(p, clientID, resource)
 	if err != nil {
 		writeMSIError(w, http.StatusInternalServerError, "An unexpected error occurred while fetching the token.")
 		return
@@ -68,4 +74,24 @@ func (s *Server) managedIdentityToken(w http.ResponseWriter, r *http.Request) {
 
 func writeMSIError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"statusCode": status, "message": msg, "correlationId": uuid.NewString()})
+}
+
+// managedIdentityMint issues a managed-identity token, or, with the platform's cache on, hands
+// out the one issued before until five minutes before it expires: its roles are those the
+// identity had then.
+func (s *Server) managedIdentityMint(p Principal, clientID, resource string) (string, time.Time, error) {
+	key := miKey{clientID, normalResource(resource)}
+	s.mu.Lock()
+	cached, ok := s.miTokens[key]
+	s.mu.Unlock()
+	if s.cacheMI && ok && s.now().Before(cached.exp.Add(-5*time.Minute)) {
+		return cached.raw, cached.exp, nil
+	}
+	raw, exp, err := s.mint(p, resource, s.miLife)
+	if err == nil && s.cacheMI {
+		s.mu.Lock()
+		s.miTokens[key] = miToken{raw, exp}
+		s.mu.Unlock()
+	}
+	return raw, exp, err
 }

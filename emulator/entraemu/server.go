@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,18 @@ type Options struct {
 	// NoListener opens no socket: the caller mounts Handler (HTTPS) and MSIHandler (plain HTTP)
 	// on listeners of its own, as azemu does. URL and MSIURL are then "".
 	NoListener bool
+	// Resources are the token audiences the tenant knows besides the directory's own apps (see
+	// ResourceDirectory); a scope naming any other gets AADSTS500011. nil: DefaultResources.
+	// AddResource adds more later.
+	Resources []string
+	// CacheManagedIdentityTokens makes the managed-identity endpoint hand out the token it issued
+	// before, with the roles it was issued with, until five minutes before it expires, as the
+	// App Service platform does: a role granted meanwhile reaches no token. ForgetTokens ends
+	// it early.
+	CacheManagedIdentityTokens bool
+	// ManagedIdentityTokenLifetime is how long managed-identity tokens last; 0: 3599 s, as app
+	// tokens do. Azure's last about 24 h.
+	ManagedIdentityTokenLifetime time.Duration
 }
 
 // Server is a running Entra emulator: HTTPS for the authority, plain HTTP on loopback for the App
@@ -95,8 +108,19 @@ type Server struct {
 	msiHeader           string
 	client              *http.Client
 
-	mu     sync.Mutex
-	issued map[string]int // tokens per client ID
+	mu        sync.Mutex
+	issued    map[string]int // tokens per client ID
+	resources []string       // normalised known audiences
+	cacheMI   bool
+	miLife    time.Duration
+	miTokens  map[miKey]miToken // the platform's cache of managed-identity tokens
+}
+
+type miKey struct{ clientID, resource string }
+
+type miToken struct {
+	raw string
+	exp time.Time
 }
 
 // NewServer starts the emulator; it accepts connections when NewServer returns.
@@ -137,6 +161,20 @@ func NewServer(opts *Options) (*Server, error) {
 	}
 	s.msiHeader = randomHex(16)
 	s.issued = map[string]int{}
+	s.miTokens = map[miKey]miToken{}
+	s.cacheMI, s.miLife = opts.CacheManagedIdentityTokens, opts.ManagedIdentityTokenLifetime
+	if s.miLife <= 0 {
+		s.miLife = tokenLifetime
+	}
+	resources := opts.Resources
+	if resources == nil {
+		resources = DefaultResources
+	}
+	for _, r := range resources {
+		if n := normalResource(r); n != "" && !slices.Contains(s.resources, n) {
+			s.resources = append(s.resources, n)
+		}
+	}
 	s.Controls = emu.New(emu.Config{
 		Service: "entra", Operations: []string{OpToken, OpMSI}, ResetData: s.resetData,
 		State: func() any { return s.State() },
@@ -208,7 +246,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/token", s.tokenWrongMethod)
 	mux.HandleFunc("GET /common/discovery/instance", s.instanceDiscovery)
 
-	mux.Handle(emu.Prefix+"entra/", emu.Handler(s.Controls))
+	mux.Handle(emu.Prefix+"entra/", emu.Handler(s.Controls, s.controlRoutes()...))
 	return mux
 }
 

@@ -191,6 +191,9 @@ func TestManagedIdentityCredential(t *testing.T) {
 	// The system-assigned identity's cache key cannot vary, so it asks for a fresh resource;
 	// app roles only go into Graph tokens.
 	fresh := "api://" + uuid.NewString()
+	if err := srv.AddResource(fresh); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		id        azidentity.ManagedIDKind

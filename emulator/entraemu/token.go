@@ -185,7 +185,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.writeAADError(w, r, status, ae)
 		return
 	}
-	raw, _, err := s.mint(p, resource)
+	if !s.knownResource(r.Context(), resource) {
+		s.log.Info("token refused", "client_id", clientID, "resource", resource, "code", 500011)
+		s.writeAADError(w, r, http.StatusBadRequest, s.aadUnknownResource(resource))
+		return
+	}
+	raw, _, err := s.mint(p, resource, tokenLifetime)
 	if err != nil {
 		s.writeAADError(w, r, http.StatusInternalServerError, aadServerError())
 		return
@@ -203,10 +208,10 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// mint signs an app-only access token; Entra issues v1 tokens to Graph and Key Vault.
-func (s *Server) mint(p Principal, resource string) (string, time.Time, error) {
+// mint signs an app-only access token lasting life; Entra issues v1 tokens to Graph and Key Vault.
+func (s *Server) mint(p Principal, resource string, life time.Duration) (string, time.Time, error) {
 	now := s.now()
-	exp := now.Add(tokenLifetime)
+	exp := now.Add(life)
 	c := token.Claims{
 		Issuer:    "https://sts.windows.net/" + s.tenantID + "/",
 		Audience:  resource,

@@ -1,13 +1,16 @@
 package funchost
 
 import (
+	"archive/zip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 )
 
 // StageOptions say what Stage puts in the staged app.
@@ -127,4 +130,73 @@ func copyFile(from, to string, mode os.FileMode) error {
 		return err
 	}
 	return out.Close()
+}
+
+// Zip writes the staged app in dist to the zip file out, the package Flex Consumption's
+// One Deploy endpoint takes. Every entry carries its Unix mode, and the handler is stored as
+// 0755 whatever the local umask left on it: the Linux host executes the handler straight from
+// the package, and a zip without modes (Windows tools, azd before 1.26) yields a host that
+// never starts. A handler that is not a Linux (ELF) executable is refused, because Azure would
+// only say the worker failed to start.
+func Zip(dist, out string) error {
+	handler := filepath.Join(dist, "handler")
+	magic := make([]byte, 4)
+	f, err := os.Open(handler)
+	if err != nil {
+		return fmt.Errorf("zip: %w; stage the app first ('make package')", err)
+	}
+	_, err = io.ReadFull(f, magic)
+	f.Close()
+	if err != nil || string(magic) != "\x7fELF" {
+		return fmt.Errorf("zip: %s is not a Linux (ELF) executable; 'make package' builds it for linux/amd64", handler)
+	}
+	if _, err := os.Stat(filepath.Join(dist, "host.json")); err != nil {
+		return fmt.Errorf("zip: %w; stage the app first ('make package')", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), ".zip-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	zw := zip.NewWriter(tmp)
+	err = filepath.WalkDir(dist, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dist, path)
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if rel == "handler" {
+			mode = 0o755
+		}
+		// A fixed timestamp: the same staged app always gives the same package bytes.
+		hdr := &zip.FileHeader{Name: filepath.ToSlash(rel), Method: zip.Deflate, Modified: time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)}
+		hdr.SetMode(mode)
+		w, err := zw.CreateHeader(hdr)
+		if err != nil {
+			return err
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(w, in)
+		return err
+	})
+	if err == nil {
+		err = zw.Close()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("zip: %w", err)
+	}
+	return os.Rename(tmp.Name(), out)
 }

@@ -4,19 +4,19 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 )
 
 // perms is what a caller's app roles allow, modelled on Graph's application permissions.
 type perms struct {
-	read     bool // any of the read or write roles
-	writeAll bool // Application.ReadWrite.All
-	ownedBy  bool // Application.ReadWrite.OwnedBy: create, and write what it owns
-	caller   string
+	read        bool // any of the read or write roles
+	writeAll    bool // Application.ReadWrite.All
+	ownedBy     bool // Application.ReadWrite.OwnedBy: create, and write what it owns
+	policyRead  bool // read app management policies
+	policyWrite bool // Policy.ReadWrite.ApplicationConfiguration
+	caller      string
 }
 
 func (c *call) perms() perms {
@@ -30,6 +30,10 @@ func (c *call) perms() perms {
 			p.read, p.ownedBy = true, true
 		case "Application.Read.All", "Directory.Read.All", "Directory.ReadWrite.All":
 			p.read = true
+		case rolePolicyRead, "Policy.Read.ApplicationConfiguration":
+			p.policyRead = true
+		case rolePolicyWrite:
+			p.policyRead, p.policyWrite = true, true
 		}
 	}
 	return p
@@ -50,23 +54,11 @@ func (p perms) ownersForNew() []string {
 	return nil
 }
 
-// lagging reports whether something replicating until lagUntil is still invisible to replicas.
-// Lag runs on the wall clock, not the injected one, so a frozen test clock cannot freeze it.
-func lagging(lagUntil time.Time) bool {
-	return !lagUntil.IsZero() && time.Now().Before(lagUntil)
-}
-
-// lagUntil is when an object or password created now will have replicated.
-func (s *Server) lagUntil() time.Time {
-	if s.lag <= 0 {
-		return time.Time{}
-	}
-	return time.Now().Add(s.lag)
-}
-
-// findApp resolves an application key segment under s.mu. Replication lag hides a new app from
-// every keyed access except the uniqueName upsert, which Graph serves from the writable replica.
-func (s *Server) findApp(key string, upsert bool) (*application, *reply) {
+// findApp resolves an application key segment on the request's replica, under s.mu: a new app is
+// not found (404) until that replica has it, and a soft-deleted one is not found at all. An
+// upsert is served by the writable replica, which has every app, so a retried upsert converges;
+// it also finds a soft-deleted app, whose uniqueName stays taken.
+func (s *Server) findApp(c *call, key string, upsert bool) (*application, *reply) {
 	prop, val, ok := parseKey(key)
 	if !ok {
 		rep := errBadRequest("Invalid object identifier '%s'.", key)
@@ -79,21 +71,19 @@ func (s *Server) findApp(key string, upsert bool) (*application, *reply) {
 			rep := errBadRequest("Invalid object identifier '%s'.", val)
 			return nil, &rep
 		}
-		found = s.apps[strings.ToLower(val)]
+		found, _ = s.apps.get(val)
 	case "appid":
-		found = s.appByAppID(val)
+		found, _ = s.apps.lookup("appId", val)
 	case "uniquename":
-		for _, a := range s.apps {
-			if strings.EqualFold(str(a.props, "uniqueName"), val) {
-				found = a
-				break
-			}
-		}
+		found, _ = s.apps.lookup("uniqueName", val)
 	default:
 		rep := errBadRequest("The alternate key '%s' is not defined on type 'microsoft.graph.application'.", prop)
 		return nil, &rep
 	}
-	if found == nil || (!upsert && lagging(found.lagUntil)) {
+	if upsert && found != nil {
+		return found, nil
+	}
+	if found == nil || !found.liveOn(c.replica) {
 		rep := errNotFound(val)
 		return nil, &rep
 	}
@@ -101,21 +91,27 @@ func (s *Server) findApp(key string, upsert bool) (*application, *reply) {
 }
 
 func (s *Server) appByAppID(appID string) *application {
-	for _, a := range s.apps {
-		if strings.EqualFold(str(a.props, "appId"), appID) {
-			return a
-		}
-	}
-	return nil
+	a, _ := s.apps.lookup("appId", appID)
+	return a
 }
 
-// renderApp is an application as Graph returns it; passwords never carry secretText in reads.
-func (s *Server) renderApp(a *application, sel []string) ordered {
+// renderApp is an application as replica r serves it; passwords never carry secretText in reads.
+func (s *Server) renderApp(a *application, r int, sel []string) ordered {
 	creds := make([]ordered, 0, len(a.passwords))
 	for _, p := range a.passwords {
-		creds = append(creds, p.render(nil))
+		if p.visibleOn(r) {
+			creds = append(creds, p.render(nil))
+		}
 	}
-	return appSchema.render(a.props, sel, map[string]any{"passwordCredentials": creds})
+	return appSchema.render(a.propsOn(r), sel, map[string]any{"passwordCredentials": creds, "deletedDateTime": deletedDateTime(&a.object, r)})
+}
+
+// deletedDateTime is when an object was soft-deleted, as replica r knows it; nil for a live one.
+func deletedDateTime(o *object, r int) any {
+	if !o.deletedOn(r) || o.deletedAt.IsZero() {
+		return nil
+	}
+	return fmtCreated(o.deletedAt)
 }
 
 func entity(c *call, sch *schema, sel []string, props ordered) ordered {
@@ -136,33 +132,30 @@ func (s *Server) listApplications(c *call) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	objs := make([]*object, 0, len(s.apps))
-	render := map[*object]*application{}
-	for _, a := range s.apps {
-		objs = append(objs, &a.object)
-		render[&a.object] = a
-	}
-	return page(c, appSchema, q, objs, func(o *object) ordered { return s.renderApp(render[o], q.sel) })
+	return page(c, appSchema, q, s.apps, (*application).liveOn, func(a *application) ordered { return s.renderApp(a, c.replica, q.sel) })
 }
 
-// page applies a list query to objects and renders one page with Graph's envelope.
-func page(c *call, sch *schema, q listQuery, objs []*object, render func(*object) ordered) reply {
-	sort.Slice(objs, func(i, j int) bool { return objs[i].seq < objs[j].seq })
-	var matched []*object
-	for _, o := range objs {
-		if q.filter == nil || q.filter(o.props) {
-			matched = append(matched, o)
-		}
+// page applies a list query to a collection as the request's replica serves it and renders one
+// page with Graph's envelope. It walks candidates in creation order from the skip token and stops
+// once the page is full, so a page costs what it returns, not what the collection holds.
+func page[T member](c *call, sch *schema, q listQuery, coll *collection[T], on func(T, int) bool, render func(T) ordered) reply {
+	match := func(t T) bool {
+		return on(t, c.replica) && (q.filter == nil || q.filter(t.base().propsOn(c.replica)))
 	}
-	var rest []*object
-	for _, o := range matched {
-		if o.seq > q.after {
-			rest = append(rest, o)
+	cands := coll.candidates(q.hint)
+	var items []ordered
+	var last int64
+	more := false
+	for _, t := range coll.after(cands, q.after) {
+		if !match(t) {
+			continue
 		}
-	}
-	more := len(rest) > q.top
-	if more {
-		rest = rest[:q.top]
+		if len(items) == q.top {
+			more = true
+			break
+		}
+		items = append(items, render(t))
+		last = t.base().seq
 	}
 	ctx := c.base() + "/$metadata#" + sch.set
 	if q.sel != nil {
@@ -170,14 +163,19 @@ func page(c *call, sch *schema, q listQuery, objs []*object, render func(*object
 	}
 	out := ordered{{"@odata.context", ctx}}
 	if q.count {
-		out = append(out, kv{"@odata.count", len(matched)})
+		n := 0
+		for _, t := range cands {
+			if match(t) {
+				n++
+			}
+		}
+		out = append(out, kv{"@odata.count", n})
 	}
 	if more {
-		out = append(out, kv{"@odata.nextLink", nextLink(c, rest[len(rest)-1].seq)})
+		out = append(out, kv{"@odata.nextLink", nextLink(c, last)})
 	}
-	items := make([]ordered, 0, len(rest))
-	for _, o := range rest {
-		items = append(items, render(o))
+	if items == nil {
+		items = []ordered{}
 	}
 	return ok(http.StatusOK, append(out, kv{"value", items}))
 }
@@ -207,11 +205,11 @@ func (s *Server) getApplication(c *call) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, rep := s.findApp(c.params["app"], false)
+	a, rep := s.findApp(c, c.params["app"], false)
 	if rep != nil {
 		return *rep
 	}
-	return ok(http.StatusOK, entity(c, appSchema, sel, s.renderApp(a, sel)))
+	return ok(http.StatusOK, entity(c, appSchema, sel, s.renderApp(a, c.replica, sel)))
 }
 
 func selectOnly(c *call, sch *schema) ([]string, *reply) {
@@ -232,17 +230,17 @@ func (s *Server) createApplication(c *call) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, rep := s.newApplication(body, "", p.ownersForNew())
+	a, rep := s.newApplication(p, body, "")
 	if rep != nil {
 		return *rep
 	}
 	s.log.Info("application created", "id", a.id, "appId", str(a.props, "appId"), "owners", a.owners)
-	return ok(http.StatusCreated, entity(c, appSchema, nil, s.renderApp(a, nil)))
+	return ok(http.StatusCreated, entity(c, appSchema, nil, s.renderApp(a, primary, nil)))
 }
 
 // newApplication validates a create body and stores the app, under s.mu. uniqueName is the
 // upsert key, "" for POST.
-func (s *Server) newApplication(body map[string]json.RawMessage, uniqueName string, owners []string) (*application, *reply) {
+func (s *Server) newApplication(p perms, body map[string]json.RawMessage, uniqueName string) (*application, *reply) {
 	props, rep := appSchema.apply(appSchema.defaults(), body, true)
 	if rep != nil {
 		return nil, rep
@@ -258,19 +256,22 @@ func (s *Server) newApplication(body map[string]json.RawMessage, uniqueName stri
 		r := errInvalidValue("displayName", appSchema.resource)
 		return nil, &r
 	}
+	// A soft-deleted app keeps its uniqueName until it is purged, and Entra reports the
+	// collision as a plain 400 whose message alone names it.
 	if u := str(props, "uniqueName"); u != "" {
-		for _, other := range s.apps {
-			if strings.EqualFold(str(other.props, "uniqueName"), u) {
-				r := fail(http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue", "Another object with the same value for property uniqueName already exists.")
-				return nil, &r
-			}
+		if _, taken := s.apps.lookup("uniqueName", u); taken {
+			r := errBadRequest("Another object with the same value for property uniqueName already exists.")
+			return nil, &r
 		}
+	}
+	if rep := s.charge(p); rep != nil {
+		return nil, rep
 	}
 	// Apps open to personal accounts must take v2 tokens; Graph sets it for a new app.
 	if personalAccounts(str(props, "signInAudience")) {
 		props["api"], _ = mergeObject(props["api"], json.RawMessage(`{"requestedAccessTokenVersion":2}`), "api")
 	}
-	a := &application{object: object{id: strings.ToLower(s.ids()), owners: slices.Clone(owners), lagUntil: s.lagUntil()}}
+	a := &application{object: object{id: strings.ToLower(s.ids()), owners: p.ownersForNew(), born: s.repl.write(), creator: p.caller}}
 	props["id"] = jsonString(a.id)
 	props["appId"] = jsonString(strings.ToLower(s.ids()))
 	props["createdDateTime"] = jsonString(fmtCreated(s.now()))
@@ -278,8 +279,34 @@ func (s *Server) newApplication(body map[string]json.RawMessage, uniqueName stri
 	a.props = props
 	s.seq++
 	a.seq = s.seq
-	s.apps[a.id] = a
+	s.apps.add(a)
 	return a, nil
+}
+
+// charge counts one new object against the creating principal's quota, under s.mu: Entra lets a
+// principal without an admin role create 250 directory objects, soft-deleted ones included.
+func (s *Server) charge(p perms) *reply {
+	if s.quota > 0 && p.caller != "" && s.created[p.caller] >= s.quota {
+		r := errQuotaExceeded()
+		return &r
+	}
+	if p.caller != "" {
+		s.created[p.caller]++
+	}
+	return nil
+}
+
+// setProps replaces an object's props with a changed version. Replicas learn of it after their
+// lag and serve the version before it meanwhile; when a change is still pending, they keep
+// serving the oldest version they may have, which is close enough.
+func (s *Server) setProps(o *object, next map[string]json.RawMessage) {
+	if o.prev == nil || o.changed.settled() {
+		o.prev = o.props
+	}
+	o.props = next
+	if o.changed = s.repl.write(); o.changed == nil {
+		o.prev = nil
+	}
 }
 
 // updateApplication is PATCH by id or appId, and the uniqueName upsert.
@@ -294,7 +321,7 @@ func (s *Server) updateApplication(c *call) reply {
 	upsert := strings.EqualFold(prop, "uniqueName")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, rep := s.findApp(key, upsert)
+	a, rep := s.findApp(c, key, upsert)
 	if rep != nil {
 		if rep.status != http.StatusNotFound || !upsert || !preferCreate(c.r) {
 			if !p.read {
@@ -305,12 +332,19 @@ func (s *Server) updateApplication(c *call) reply {
 		if !p.canCreate() {
 			return errDenied()
 		}
-		a, rep := s.newApplication(body, uniqueName, p.ownersForNew())
+		a, rep := s.newApplication(p, body, uniqueName)
 		if rep != nil {
 			return *rep
 		}
 		s.log.Info("application created by upsert", "id", a.id, "appId", str(a.props, "appId"), "uniqueName", uniqueName)
-		return ok(http.StatusCreated, entity(c, appSchema, nil, s.renderApp(a, nil)))
+		return ok(http.StatusCreated, entity(c, appSchema, nil, s.renderApp(a, primary, nil)))
+	}
+	if a.deleted {
+		if !preferCreate(c.r) {
+			return errNotFound(uniqueName)
+		}
+		// The upsert key of a soft-deleted app is still taken: Entra neither creates nor updates.
+		return errBadRequest("Another object with the same value for property uniqueName already exists.")
 	}
 	if !p.canWrite(&a.object) {
 		return errDenied()
@@ -322,10 +356,10 @@ func (s *Server) updateApplication(c *call) reply {
 	if str(props, "displayName") == "" {
 		return errInvalidValue("displayName", appSchema.resource)
 	}
-	if personalAccounts(str(props, "signInAudience")) && len(a.passwords) > maxPersonalPasswords {
+	if personalAccounts(str(props, "signInAudience")) && a.livePasswords() > maxPersonalPasswords {
 		return errTooManyPasswords()
 	}
-	a.props = props
+	s.apps.update(a, func() { s.setProps(&a.object, props) })
 	return noContent()
 }
 
@@ -341,25 +375,27 @@ func preferCreate(r *http.Request) bool {
 	return false
 }
 
-// deleteApplication removes the app and its service principal, as deleting an app registration
-// does in its home tenant.
+// deleteApplication soft-deletes the app and its service principal, as deleting an app
+// registration does in its home tenant: both move to /directory/deletedItems for 30 days, still
+// counting against their creator's quota, and the app keeps its uniqueName.
 func (s *Server) deleteApplication(c *call) reply {
 	p := c.perms()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, rep := s.findApp(c.params["app"], false)
+	a, rep := s.findApp(c, c.params["app"], false)
 	if rep != nil {
+		if !p.read {
+			return errDenied()
+		}
 		return *rep
 	}
 	if !p.canWrite(&a.object) {
 		return errDenied()
 	}
-	delete(s.apps, a.id)
+	s.softDelete(&a.object)
 	appID := str(a.props, "appId")
-	for id, sp := range s.sps {
-		if strings.EqualFold(str(sp.props, "appId"), appID) {
-			s.removeSP(id)
-		}
+	if sp, ok := s.sps.lookup("appId", appID); ok && !sp.deleted {
+		s.softDelete(&sp.object)
 	}
 	s.log.Info("application deleted", "id", a.id, "appId", appID)
 	return noContent()

@@ -112,9 +112,10 @@ func TestCreateApplicationRejects(t *testing.T) {
 	if ok.str("uniqueName") != "u-1" {
 		t.Errorf("uniqueName = %q", ok.str("uniqueName"))
 	}
-	dup := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"again","uniqueName":"U-1"}`}).must(t, http.StatusConflict)
-	if code, _ := dup.odataError(t); code != "Request_MultipleObjectsWithSameKeyValue" {
-		t.Errorf("duplicate uniqueName code %s", code)
+	// Entra reports a taken uniqueName as a plain 400 that only its message names.
+	dup := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"again","uniqueName":"U-1"}`}).must(t, http.StatusBadRequest)
+	if code, msg := dup.odataError(t); code != "Request_BadRequest" || msg != uniqueNameTaken {
+		t.Errorf("duplicate uniqueName: %s %q", code, msg)
 	}
 }
 

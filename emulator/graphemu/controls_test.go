@@ -108,6 +108,9 @@ func TestConcurrentCredentialEdits(t *testing.T) {
 	if !slices.Equal(statuses, []int{200, 500}) {
 		t.Errorf("statuses = %v, want one 200 and one 500", statuses)
 	}
+	if n := e.srv.EditConflicts(); n != 1 {
+		t.Errorf("EditConflicts() = %d, want 1", n)
+	}
 	e.srv.ClearFaults()
 	e.do(t, request{method: "POST", path: "/v1.0/applications/" + id + "/addPassword", token: tok}).must(t, http.StatusOK)
 }
@@ -119,11 +122,12 @@ func TestReplicationLag(t *testing.T) {
 	old := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"old","signInAudience":"AzureADMyOrg"}`}).must(t, http.StatusCreated)
 	e.do(t, request{method: "POST", path: "/v1.0/servicePrincipals", token: tok, body: `{"appId":"` + old.str("appId") + `"}`}).must(t, http.StatusCreated)
 
-	// An hour of lag: nothing created below replicates until Replicate.
-	e.control(t, "PUT", "/_emu/graph/lag", `{"lagMs":3600000}`).must(t, http.StatusNoContent)
-	if got := e.control(t, "GET", "/_emu/graph/lag", "").body["lagMs"]; got != 3600000.0 {
-		t.Errorf("lag = %v", got)
+	// An hour of lag on every replica: nothing written below replicates until Replicate.
+	e.control(t, "PUT", "/_emu/graph/replication", `{"replicas":2,"minLagMs":3600000,"maxLagMs":3600000}`).must(t, http.StatusNoContent)
+	if got := e.control(t, "GET", "/_emu/graph/replication", "").body; got["maxLagMs"] != 3600000.0 || got["replicas"] != 2.0 {
+		t.Errorf("replication = %v", got)
 	}
+	e.control(t, "PUT", "/_emu/graph/replication", `{"minLagMs":2,"maxLagMs":1}`).must(t, http.StatusBadRequest)
 	prefer := map[string]string{"Prefer": "create-if-missing"}
 	fresh := e.do(t, request{method: "PATCH", path: "/v1.0/applications(uniqueName='fresh')", token: tok, headers: prefer,
 		body: `{"displayName":"fresh","signInAudience":"AzureADMyOrg"}`}).must(t, http.StatusCreated)
@@ -149,12 +153,14 @@ func TestReplicationLag(t *testing.T) {
 		t.Errorf("AuthenticateClient on a lagging app: %v, want ErrUnknownClient", err)
 	}
 
-	// A new password on a replicated app: Entra does not accept it and removePassword cannot find it.
+	// A new password on a replicated app: Entra does not accept it and reads do not list it.
 	pw := e.do(t, request{method: "POST", path: "/v1.0/applications/" + old.str("id") + "/addPassword", token: tok}).must(t, http.StatusOK)
 	if _, err := e.srv.AuthenticateClient(t.Context(), old.str("appId"), pw.str("secretText")); !errors.Is(err, entraemu.ErrInvalidSecret) {
 		t.Errorf("lagging password: %v, want ErrInvalidSecret", err)
 	}
-	e.do(t, request{method: "POST", path: "/v1.0/applications/" + old.str("id") + "/removePassword", token: tok, body: `{"keyId":"` + pw.str("keyId") + `"}`}).must(t, http.StatusBadRequest)
+	if creds := e.do(t, request{method: "GET", path: "/v1.0/applications/" + old.str("id"), token: tok}).must(t, http.StatusOK).body["passwordCredentials"]; len(creds.([]any)) != 0 {
+		t.Errorf("a lagging replica lists the new password: %v", creds)
+	}
 
 	e.control(t, "POST", "/_emu/graph/replicate", "").must(t, http.StatusNoContent)
 	e.do(t, request{method: "GET", path: "/v1.0/applications/" + id, token: tok}).must(t, http.StatusOK)
@@ -164,7 +170,9 @@ func TestReplicationLag(t *testing.T) {
 	}
 
 	// Lag switched off: new objects are visible at once.
-	e.srv.SetReplicationLag(0)
+	if err := e.srv.SetReplication(graphemu.Replication{}); err != nil {
+		t.Fatal(err)
+	}
 	now := e.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"now"}`}).must(t, http.StatusCreated)
 	e.do(t, request{method: "GET", path: "/v1.0/applications/" + now.str("id"), token: tok}).must(t, http.StatusOK)
 }

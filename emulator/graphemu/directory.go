@@ -13,32 +13,35 @@ import (
 	"appreg/emulator/entraemu"
 )
 
-// AuthenticateClient is Entra's client-secret check against this directory: the app must exist
-// and have replicated, the secret must hash to one of its passwords that has replicated and is
-// live (startDateTime <= now < endDateTime), and the app needs a service principal.
+// AuthenticateClient is Entra's client-secret check against this directory, served like a Graph
+// read by one replica picked at random: the replica must have the app, the secret must hash to
+// one of its passwords that the replica has and that is live (startDateTime <= now <
+// endDateTime), and the app needs a service principal the replica has. So a new secret can be
+// accepted once and refused again until every replica has it, as Entra's are.
 func (s *Server) AuthenticateClient(_ context.Context, clientID, secret string) (entraemu.Principal, error) {
 	sum := sha256.Sum256([]byte(secret))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r := s.repl.pick()
 	a := s.appByAppID(clientID)
-	if a == nil || lagging(a.lagUntil) {
+	if a == nil || !a.liveOn(r) {
 		return entraemu.Principal{}, fmt.Errorf("client %s: %w", clientID, entraemu.ErrUnknownClient)
 	}
 	var match *password
 	for _, p := range a.passwords {
-		if subtle.ConstantTimeCompare(p.hash[:], sum[:]) == 1 {
+		if p.visibleOn(r) && subtle.ConstantTimeCompare(p.hash[:], sum[:]) == 1 {
 			match = p
 		}
 	}
 	now := s.now()
 	switch {
-	case match == nil, lagging(match.lagUntil), now.Before(match.start):
+	case match == nil, now.Before(match.start):
 		return entraemu.Principal{}, fmt.Errorf("client %s: %w", clientID, entraemu.ErrInvalidSecret)
 	case !now.Before(match.end):
 		return entraemu.Principal{}, fmt.Errorf("client %s key %s: %w", clientID, match.keyID, entraemu.ErrExpiredSecret)
 	}
 	sp := s.spByAppID(clientID)
-	if sp == nil {
+	if sp == nil || !sp.liveOn(r) {
 		return entraemu.Principal{}, fmt.Errorf("client %s: %w", clientID, entraemu.ErrNoServicePrincipal)
 	}
 	return entraemu.Principal{AppID: str(a.props, "appId"), ObjectID: sp.id, Roles: slices.Clone(sp.roles)}, nil
@@ -51,11 +54,11 @@ func (s *Server) ManagedIdentity(_ context.Context, clientID string) (entraemu.P
 	defer s.mu.Unlock()
 	var sp *servicePrincipal
 	if clientID == "" {
-		sp = s.sps[s.systemMI]
+		sp, _ = s.sps.get(s.systemMI)
 	} else if cand := s.spByAppID(clientID); cand != nil && str(cand.props, "servicePrincipalType") == "ManagedIdentity" {
 		sp = cand
 	}
-	if sp == nil {
+	if sp == nil || sp.deleted {
 		return entraemu.Principal{}, fmt.Errorf("managed identity %q: %w", clientID, entraemu.ErrUnknownClient)
 	}
 	return entraemu.Principal{AppID: str(sp.props, "appId"), ObjectID: sp.id, Roles: slices.Clone(sp.roles)}, nil
@@ -88,7 +91,7 @@ func (s *Server) SeedClient(displayName string, roles []string) (appID, objectID
 	a.props = props
 	s.seq++
 	a.seq = s.seq
-	s.apps[a.id] = a
+	s.apps.add(a)
 
 	secret = newSecret()
 	name := "azemu seed"
@@ -117,9 +120,11 @@ func (s *Server) SeedManagedIdentity(roles []string) (clientID, objectID string)
 		name = "azemu-function-app"
 	}
 	sp := s.seedSP(clientID, name, "ManagedIdentity", roles)
-	sp.props["alternativeNames"] = jsonValue([]string{"isExplicit=" + fmt.Sprint(s.systemMI != ""),
-		"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/azemu/providers/Microsoft.Web/sites/" + name})
-	sp.props["servicePrincipalNames"] = jsonValue([]string{clientID, "https://identity.azure.net/" + clientID})
+	s.sps.update(sp, func() {
+		sp.props["alternativeNames"] = jsonValue([]string{"isExplicit=" + fmt.Sprint(s.systemMI != ""),
+			"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/azemu/providers/Microsoft.Web/sites/" + name})
+		sp.props["servicePrincipalNames"] = jsonValue([]string{clientID, "https://identity.azure.net/" + clientID})
+	})
 	if s.systemMI == "" {
 		s.systemMI = sp.id
 	}
@@ -139,7 +144,7 @@ func (s *Server) seedSP(appID, displayName, typ string, roles []string) *service
 	sp.props = props
 	s.seq++
 	sp.seq = s.seq
-	s.sps[sp.id] = sp
+	s.sps.add(sp)
 	return sp
 }
 
@@ -147,7 +152,7 @@ func (s *Server) seedSP(appID, displayName, typ string, roles []string) *service
 func (s *Server) GrantAppRoles(spObjectID string, roles ...string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp := s.sps[strings.ToLower(spObjectID)]
+	sp, _ := s.sps.get(spObjectID)
 	if sp == nil {
 		return fmt.Errorf("graph: grant roles: no service principal %s", spObjectID)
 	}
@@ -157,4 +162,28 @@ func (s *Server) GrantAppRoles(spObjectID string, roles ...string) error {
 		}
 	}
 	return nil
+}
+
+// KnownResource is Entra's check that a token's resource has a service principal in the tenant,
+// for the directory's own apps: an app named by its appId or one of its identifierUris, whose
+// service principal exists, as one replica picked at random has them.
+func (s *Server) KnownResource(_ context.Context, resource string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.repl.pick()
+	name := strings.TrimSuffix(resource, "/")
+	cands := s.apps.candidates(&indexHint{prop: "identifierUris", value: name})
+	cands = append(slices.Clone(cands), s.apps.candidates(&indexHint{prop: "identifierUris", value: name + "/"})...)
+	if a, ok := s.apps.lookup("appId", name); ok {
+		cands = append(cands, a)
+	}
+	for _, a := range cands {
+		if !a.liveOn(r) {
+			continue
+		}
+		if sp, ok := s.sps.lookup("appId", str(a.props, "appId")); ok && sp.liveOn(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -130,6 +130,11 @@ func TestSecretLifecycleAgainstEntra(t *testing.T) {
 		t.Errorf("claims %+v, %v", claims, err)
 	}
 
+	// One character off; "x" would be no change when the secret happens to end in it.
+	wrong := secret[:39] + "x"
+	if secret[39] == 'x' {
+		wrong = secret[:39] + "y"
+	}
 	tests := []struct {
 		name       string
 		client     string
@@ -138,7 +143,7 @@ func TestSecretLifecycleAgainstEntra(t *testing.T) {
 		wantCode   string
 	}{
 		{"Live", appID, secret, 200, ""},
-		{"WrongSecret", appID, secret[:39] + "x", 401, "AADSTS7000215"},
+		{"WrongSecret", appID, wrong, 401, "AADSTS7000215"},
 		{"KeyIDIsNotTheSecret", appID, pw.str("keyId"), 401, "AADSTS7000215"},
 		{"UnknownClient", "00000000-0000-0000-0000-00000000beef", secret, 400, "AADSTS700016"},
 	}
@@ -214,7 +219,9 @@ func TestLaggingAppAtEntra(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
 	_, tok := s.seededCaller(t, roleOwnedBy)
-	s.srv.SetReplicationLag(time.Hour)
+	if err := s.srv.SetReplication(graphemu.Replication{Replicas: 1, MinLag: time.Hour, MaxLag: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
 	appID := s.do(t, request{method: "POST", path: "/v1.0/applications", token: tok, body: `{"displayName":"new"}`}).must(t, http.StatusCreated).str("appId")
 	if status, body := s.clientToken(t, appID, "whatever", "https://vault.azure.net/.default"); status != 400 || aadCode(body) != "AADSTS700016" {
 		t.Errorf("lagging app: %d %s, want AADSTS700016 as Entra answers for brand-new apps", status, aadCode(body))

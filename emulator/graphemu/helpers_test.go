@@ -20,6 +20,9 @@ import (
 	"appreg/emulator/internal/token"
 )
 
+// uniqueNameTaken is Entra's message for a uniqueName in use, by a live or a soft-deleted app.
+const uniqueNameTaken = "Another object with the same value for property uniqueName already exists."
+
 // Graph app roles the tests grant.
 const (
 	roleOwnedBy = "Application.ReadWrite.OwnedBy"
@@ -56,7 +59,10 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func newEnv(tb testing.TB) *testEnv {
+func newEnv(tb testing.TB) *testEnv { return newEnvWith(tb, graphemu.Options{}) }
+
+// newEnvWith is newEnv with options; the clock, issuer and logger are the test's.
+func newEnvWith(tb testing.TB, opts graphemu.Options) *testEnv {
 	tb.Helper()
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	iss, err := token.NewIssuer(clk.Now)
@@ -64,7 +70,8 @@ func newEnv(tb testing.TB) *testEnv {
 		tb.Fatal(err)
 	}
 	logs := &testutil.Buffer{}
-	srv, err := graphemu.NewServer(&graphemu.Options{Issuer: iss, Now: clk.Now, Logger: newLogger(logs)})
+	opts.Issuer, opts.Now, opts.Logger = iss, clk.Now, newLogger(logs)
+	srv, err := graphemu.NewServer(&opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func TestParseFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pred, rep := parseFilter(tt.filter, appSchema, tt.eventual)
+			pred, hint, rep := parseFilter(tt.filter, appSchema, tt.eventual)
 			if tt.wantCode != "" {
 				if rep == nil || rep.err.Code != tt.wantCode || rep.status != http.StatusBadRequest {
 					t.Fatalf("parseFilter(%q) = %+v, want 400 %s", tt.filter, rep, tt.wantCode)
@@ -69,6 +70,11 @@ func TestParseFilter(t *testing.T) {
 			for _, k := range []string{"a", "b", "c"} {
 				if pred(objs[k]) {
 					got = append(got, k)
+					// The index may narrow a list to the hint's candidates only if every match
+					// satisfies it.
+					if hint != nil && !slices.ContainsFunc(append(strs(objs[k], hint.prop), str(objs[k], hint.prop)), func(v string) bool { return strings.EqualFold(v, hint.value) }) {
+						t.Errorf("match %s does not satisfy the index hint %+v", k, *hint)
+					}
 				}
 			}
 			if !slices.Equal(got, tt.want) {
@@ -180,26 +186,94 @@ func TestPerms(t *testing.T) {
 	}
 }
 
-func TestLagging(t *testing.T) {
-	if lagging(time.Time{}) {
-		t.Error("zero lagUntil lags")
+func TestFilterHint(t *testing.T) {
+	tests := []struct {
+		filter, prop, value string // prop "": no hint, scan
+	}{
+		{"appId eq 'AAA'", "appId", "AAA"},
+		{"tags/any(t:t eq 'appreg:managed')", "tags", "appreg:managed"},
+		{"startswith(displayName,'x') and uniqueName eq 'u'", "uniqueName", "u"},
+		{"appId eq 'a' or appId eq 'b'", "", ""},
+		{"tags/any(t:t eq 'x') and not(appId eq 'a')", "", ""},
+		{"appId ne 'a'", "", ""},
+		{"startswith(displayName,'x')", "", ""},
+		{"uniqueName eq null", "", ""},
 	}
-	if !lagging(time.Now().Add(time.Minute)) || lagging(time.Now().Add(-time.Millisecond)) {
-		t.Error("lagging does not follow the wall clock")
+	for _, tt := range tests {
+		t.Run(tt.filter, func(t *testing.T) {
+			_, hint, rep := parseFilter(tt.filter, appSchema, true)
+			if rep != nil {
+				t.Fatal(rep.err.Message)
+			}
+			switch {
+			case tt.prop == "" && hint != nil:
+				t.Errorf("hint %+v, want none", *hint)
+			case tt.prop != "" && (hint == nil || hint.prop != tt.prop || hint.value != tt.value):
+				t.Errorf("hint %+v, want %s = %s", hint, tt.prop, tt.value)
+			}
+		})
 	}
-	s := &Server{apps: map[string]*application{}, sps: map[string]*servicePrincipal{}}
-	if !s.lagUntil().IsZero() {
-		t.Error("no lag configured but lagUntil set")
+}
+
+func TestReplicas(t *testing.T) {
+	// Two replicators with one seed draw the same lags and replicas: a run can be repeated.
+	cfg := Replication{Replicas: 3, MinLag: time.Hour, MaxLag: 2 * time.Hour}
+	a, b := newReplicator(cfg, 42), newReplicator(cfg, 42)
+	for range 20 {
+		wa, wb := a.write(), b.write()
+		for i := range wa {
+			if d := wa[i].Sub(wb[i]); d > time.Second || d < -time.Second || wa[i].Before(time.Now().Add(59*time.Minute)) {
+				t.Fatalf("seeded lags differ or are out of bounds: %v vs %v", wa, wb)
+			}
+		}
+		if a.pick() != b.pick() {
+			t.Fatal("seeded replica choices differ")
+		}
 	}
-	s.SetReplicationLag(time.Hour)
-	a := &application{object: object{lagUntil: s.lagUntil()}, passwords: []*password{{lagUntil: s.lagUntil()}}}
-	s.apps["a"] = a
-	if !lagging(a.lagUntil) || !lagging(a.passwords[0].lagUntil) {
-		t.Fatal("new objects do not lag")
+	if newReplicator(Replication{Replicas: 1}, 1).write() != nil {
+		t.Error("no lag configured but a write lags")
 	}
-	s.Replicate()
-	if lagging(a.lagUntil) || lagging(a.passwords[0].lagUntil) {
-		t.Error("Replicate left lag behind")
+
+	// An object created, deleted and restored, as replica 0 (lagging an hour) and the writable
+	// replica see it.
+	o := &object{born: a.write()}
+	if o.liveOn(0) || !o.liveOn(primary) {
+		t.Error("a new object is visible on a lagging replica, or not on the writable one")
+	}
+	o.born = nil
+	o.deleted, o.flipped = true, a.write()
+	if !o.liveOn(0) || o.binnedOn(0) || !o.binnedOn(primary) {
+		t.Error("a lagging replica does not still serve a just-deleted object")
+	}
+	o.props, o.prev, o.changed = map[string]json.RawMessage{"v": jsonString("new")}, map[string]json.RawMessage{"v": jsonString("old")}, a.write()
+	if str(o.propsOn(0), "v") != "old" || str(o.propsOn(primary), "v") != "new" {
+		t.Error("a lagging replica does not serve the version before the change")
+	}
+	p := &password{born: nil, removed: true, unborn: a.write()}
+	if !p.visibleOn(0) || p.visibleOn(primary) {
+		t.Error("a removed password vanished from a lagging replica, or stayed on the writable one")
+	}
+
+	for _, bad := range []Replication{{MinLag: -1}, {MinLag: 2, MaxLag: 1}, {Replicas: 17, MaxLag: 1}} {
+		if _, err := bad.normalized(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestISODuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"P90D": 90 * 24 * time.Hour, "P1Y": 365 * 24 * time.Hour, "PT12H": 12 * time.Hour,
+		"P1DT2H30M": 26*time.Hour + 30*time.Minute, "PT90S": 90 * time.Second, "P2W": 14 * 24 * time.Hour,
+	} {
+		if got, err := parseISODuration(in); err != nil || got != want {
+			t.Errorf("%s = %v %v, want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "P", "PT", "90D", "P-1D", "P1H"} {
+		if _, err := parseISODuration(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }
 

@@ -50,6 +50,8 @@ type reply struct {
 	body   any // nil: no body
 	err    *odataError
 	header http.Header
+	// innerCode is innerError.code, which Graph's throttling answers carry ("429").
+	innerCode string
 }
 
 func ok(status int, body any) reply { return reply{status: status, body: body} }
@@ -77,6 +79,16 @@ func fail(status int, code, format string, args ...any) reply {
 func errNotFound(id string) reply {
 	return fail(http.StatusNotFound, "Request_ResourceNotFound",
 		"Resource '%s' does not exist or one of its queried reference-property objects are not present.", id)
+}
+
+// DefaultObjectQuota is how many directory objects a principal without an admin role may create
+// in Entra, soft-deleted ones included.
+const DefaultObjectQuota = 250
+
+// errQuotaExceeded is Entra's refusal of a create beyond the creator's object quota.
+func errQuotaExceeded() reply {
+	return fail(http.StatusBadRequest, "Directory_QuotaExceeded",
+		"The directory object quota limit for the Principal has been exceeded. Please ask your administrator to increase the quota limit or delete objects to reduce the used quota.")
 }
 
 func errDenied() reply {

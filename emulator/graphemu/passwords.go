@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,14 @@ const defaultPasswordLifetime = 2 // years
 func errTooManyPasswords() reply {
 	return fail(http.StatusBadRequest, "TooManyAppPasswords",
 		"An application whose signInAudience includes personal Microsoft accounts can have at most %d password credentials.", maxPersonalPasswords)
+}
+
+// EditConflicts is how many credential edits were refused with a 500 because another edit on
+// the same application was in flight, since the server started.
+func (s *Server) EditConflicts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.editConflicts
 }
 
 // errConcurrentEdit is what Graph answers when two credential edits on one app overlap.
@@ -85,18 +94,22 @@ func (s *Server) addPassword(c *call) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.editing, a.id)
-	if s.apps[a.id] != a {
+	if cur, ok := s.apps.get(a.id); !ok || cur != a || a.deleted {
 		return errNotFound(a.id)
 	}
-	if personalAccounts(str(a.props, "signInAudience")) && len(a.passwords) >= maxPersonalPasswords {
+	if rep := s.checkPolicy(a, start, end); rep != nil {
+		return *rep
+	}
+	if personalAccounts(str(a.props, "signInAudience")) && a.livePasswords() >= maxPersonalPasswords {
 		return errTooManyPasswords()
 	}
 	secret := newSecret()
 	p := &password{
 		keyID: strings.ToLower(s.ids()), displayName: displayName, hint: secret[:3],
 		start: start, end: end, hash: sha256.Sum256([]byte(secret)),
-		added: now, lagUntil: s.lagUntil(),
+		added: now, born: s.repl.write(),
 	}
+	a.compact()
 	a.passwords = append(a.passwords, p)
 	s.log.Info("password added", "app", a.id, "keyId", p.keyID, "hint", p.hint, "end", fmtCredential(end))
 	body := append(ordered{{"@odata.context", c.base() + "/$metadata#microsoft.graph.passwordCredential"}}, p.render(&secret)...)
@@ -122,18 +135,37 @@ func (s *Server) removePassword(c *call) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.editing, a.id)
-	if s.apps[a.id] != a {
+	if cur, ok := s.apps.get(a.id); !ok || cur != a || a.deleted {
 		return errNotFound(a.id)
 	}
-	for i, p := range a.passwords {
-		// A password still replicating is not yet visible to removePassword either.
-		if p.keyID == keyID && !lagging(p.lagUntil) {
-			a.passwords = append(a.passwords[:i], a.passwords[i+1:]...)
+	for _, p := range a.passwords {
+		// The app is resolved on the request's replica, as every keyed write is; the password,
+		// once the write reaches the writable replica, there: a password added moments ago is
+		// removable, and one removed already is gone.
+		if p.keyID == keyID && !p.removed {
+			p.removed, p.unborn = true, s.repl.write()
+			a.compact()
 			s.log.Info("password removed", "app", a.id, "keyId", keyID)
 			return noContent()
 		}
 	}
 	return errBadRequest("No password credential found with keyId %s.", *req.KeyID)
+}
+
+// livePasswords counts the passwords the app has on the writable replica.
+func (a *application) livePasswords() int {
+	n := 0
+	for _, p := range a.passwords {
+		if !p.removed {
+			n++
+		}
+	}
+	return n
+}
+
+// compact forgets removed passwords once every replica knows they are gone.
+func (a *application) compact() {
+	a.passwords = slices.DeleteFunc(a.passwords, func(p *password) bool { return p.removed && p.unborn.settled() })
 }
 
 // beginCredentialEdit resolves and authorises the app of a credential operation and marks an
@@ -142,7 +174,7 @@ func (s *Server) beginCredentialEdit(c *call) (*application, *reply) {
 	p := c.perms()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, rep := s.findApp(c.params["app"], false)
+	a, rep := s.findApp(c, c.params["app"], false)
 	if rep != nil {
 		if !p.read {
 			r := errDenied()
@@ -155,6 +187,7 @@ func (s *Server) beginCredentialEdit(c *call) (*application, *reply) {
 		return nil, &r
 	}
 	if s.editing[a.id] {
+		s.editConflicts++
 		r := errConcurrentEdit()
 		return nil, &r
 	}

@@ -2,7 +2,6 @@ package graphemu
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -12,16 +11,9 @@ import (
 func (s *Server) LookupPrincipal(_ context.Context, objectID string) (string, time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp := s.sps[strings.ToLower(objectID)]
-	if sp == nil {
+	sp, ok := s.sps.get(objectID)
+	if !ok || sp.deleted {
 		return "", time.Time{}, false
 	}
 	return "ServicePrincipal", sp.created, true
-}
-
-// purgeDeletedItem is the permanent delete of a soft-deleted object. Deletes here are permanent
-// already, so the deleted items are always empty and every id is 404, as Graph answers for an
-// object that is not in them.
-func (s *Server) purgeDeletedItem(c *call) reply {
-	return errNotFound(c.params["obj"])
 }

@@ -18,8 +18,9 @@ const (
 
 // listQuery is a parsed collection request.
 type listQuery struct {
-	filter   predicate // nil: everything
-	sel      []string  // nil: every property
+	filter   predicate  // nil: everything
+	hint     *indexHint // what an index can narrow the filter to; nil: scan
+	sel      []string   // nil: every property
 	top      int
 	after    int64 // $skiptoken: the sequence number of the last item already returned
 	count    bool
@@ -75,11 +76,11 @@ func parseListQuery(r *http.Request, sch *schema) (listQuery, *reply) {
 		lq.sel = sel
 	}
 	if v := q.Get("$filter"); v != "" {
-		p, err := parseFilter(v, sch, lq.eventual)
+		p, hint, err := parseFilter(v, sch, lq.eventual)
 		if err != nil {
 			return lq, err
 		}
-		lq.filter = p
+		lq.filter, lq.hint = p, hint
 	}
 	return lq, nil
 }
@@ -126,14 +127,23 @@ func decodeSkipToken(tok string) (int64, bool) {
 // predicate tests an object's properties.
 type predicate func(props map[string]json.RawMessage) bool
 
+// indexHint is one equality every match of a filter must satisfy: prop eq value, or, for a
+// string collection, prop/any(x:x eq value). A collection with an index on prop looks up its
+// candidates instead of testing every object.
+type indexHint struct {
+	prop  string // as the schema spells it
+	value string
+}
+
 // parseFilter compiles the $filter subset Graph's directory serves: eq, in, startswith, any() on
 // string collections, and/or, parentheses; ne, not and endswith only with ConsistencyLevel:
-// eventual, as Graph requires.
-func parseFilter(src string, sch *schema, eventual bool) (predicate, *reply) {
+// eventual, as Graph requires. The hint is an equality every match satisfies, when the filter
+// has one: a filter without or and not is a conjunction, so any equality in it will do.
+func parseFilter(src string, sch *schema, eventual bool) (predicate, *indexHint, *reply) {
 	toks, err := lexFilter(src)
 	if err != nil {
 		rep := fail(http.StatusBadRequest, "BadRequest", "Invalid filter clause: %s", err.Error())
-		return nil, &rep
+		return nil, nil, &rep
 	}
 	p := &filterParser{src: src, toks: toks, sch: sch, eventual: eventual}
 	pred := p.or()
@@ -141,9 +151,12 @@ func parseFilter(src string, sch *schema, eventual bool) (predicate, *reply) {
 		p.syntax("unexpected '%s'", p.toks[p.pos].text)
 	}
 	if p.rep != nil {
-		return nil, p.rep
+		return nil, nil, p.rep
 	}
-	return pred, nil
+	if p.disjunct {
+		return pred, nil, nil
+	}
+	return pred, p.hint, nil
 }
 
 type tokKind uint8
@@ -222,7 +235,16 @@ type filterParser struct {
 	pos      int
 	sch      *schema
 	eventual bool
-	rep      *reply // the first error
+	rep      *reply     // the first error
+	hint     *indexHint // the first equality seen
+	disjunct bool       // an or or a not: an equality is not necessarily true of every match
+}
+
+// equality records an equality the filter demands, for the index.
+func (p *filterParser) equality(prop, value string) {
+	if p.hint == nil {
+		p.hint = &indexHint{prop: prop, value: value}
+	}
 }
 
 func (p *filterParser) syntax(format string, args ...any) predicate {
@@ -284,6 +306,7 @@ func (p *filterParser) here() int {
 func (p *filterParser) or() predicate {
 	left := p.and()
 	for p.rep == nil && p.keyword("or") {
+		p.disjunct = true
 		right := p.and()
 		l, r := left, right
 		left = func(o map[string]json.RawMessage) bool { return l(o) || r(o) }
@@ -306,6 +329,7 @@ func (p *filterParser) unary() predicate {
 		return nil
 	}
 	if p.keyword("not") {
+		p.disjunct = true
 		if !p.needEventual("not") {
 			return nil
 		}
@@ -431,6 +455,7 @@ func (p *filterParser) lambda(path string) predicate {
 			return nil
 		}
 		match = func(s string) bool { return strings.EqualFold(s, lit.text) }
+		p.equality(pr.name, lit.text)
 	}
 	if _, ok := p.expect(tRParen, "')'"); !ok {
 		return nil
@@ -460,9 +485,13 @@ func (p *filterParser) comparison(name string) predicate {
 		if negate && !p.needEventual("ne") {
 			return nil
 		}
+		lit, _ := p.peek()
 		match, ok := p.literal()
 		if !ok {
 			return nil
+		}
+		if !negate && lit.kind == tString {
+			p.equality(pr.name, lit.text)
 		}
 		return func(o map[string]json.RawMessage) bool { return match(o[pr.name]) != negate }
 	case "in":

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,7 +23,10 @@ import (
 )
 
 // The Graph emulator is the directory behind the Entra emulator's client-secret check.
-var _ entraemu.ClientAuthenticator = (*Server)(nil)
+var (
+	_ entraemu.ClientAuthenticator = (*Server)(nil)
+	_ entraemu.ResourceDirectory   = (*Server)(nil)
+)
 
 // maxBody is Graph's request size limit (4 MB).
 const maxBody = 4 << 20
@@ -43,6 +47,17 @@ type Options struct {
 	// NoListener opens no socket: the emulator is reached only through Handler, mounted on a
 	// listener of the caller's (azemu's shared origin). URL is then "".
 	NoListener bool
+	// Replication is the replicas' lag; the zero value has none (see Realistic).
+	Replication Replication
+	// Seed seeds the random source of replication lag and replica choice, so that a run can be
+	// repeated; 0 picks one, which Seed() reports.
+	Seed uint64
+	// ObjectQuota is how many directory objects one principal may create, soft-deleted ones
+	// included, before Graph answers Directory_QuotaExceeded. 0: Entra's 250; negative: no quota.
+	ObjectQuota int
+	// WriteQuota is the token bucket of directory writes per calling app and tenant. The zero
+	// value is Graph's 3,000 writes per 150 s; Writes < 0 switches throttling off.
+	WriteQuota WriteQuota
 }
 
 // Server is a running Microsoft Graph emulator (HTTPS, base path /v1.0). Its embedded Controls
@@ -57,6 +72,7 @@ type Server struct {
 	now       func() time.Time
 	ids       func() string
 	log       *slog.Logger
+	seed      uint64
 
 	srv      *emu.HTTPServer
 	url      string
@@ -64,26 +80,71 @@ type Server struct {
 	routes   []route
 	controls http.Handler
 
-	mu       sync.Mutex
-	seq      int64
-	apps     map[string]*application
-	sps      map[string]*servicePrincipal
-	editing  map[string]bool // apps with a credential edit in flight
-	lag      time.Duration
-	systemMI string // object ID of the system-assigned managed identity
+	mu      sync.Mutex
+	seq     int64
+	apps    *collection[*application] // soft-deleted ones included
+	sps     *collection[*servicePrincipal]
+	deleted map[string]*object // soft-deleted objects, for expiry after 30 days
+	editing map[string]bool    // apps with a credential edit in flight
+	// editConflicts counts the 500s answered to overlapping credential edits: a run across
+	// several hosts proves its serialisation by this staying 0.
+	editConflicts int
+	repl          *replicator
+	quota         int            // objects a principal may create; 0: no limit
+	created       map[string]int // objects per creating principal, soft-deleted ones included
+	policy        map[string]json.RawMessage
+	writes        *writeLimiter
+	systemMI      string // object ID of the system-assigned managed identity
+	// initial is what Reset goes back to.
+	initial struct {
+		repl   Replication
+		quota  int
+		writes WriteQuota
+	}
 }
 
-// object is what applications and service principals share: a directory object.
+// object is what applications and service principals share: a directory object, as the writable
+// replica has it, with what lagging replicas still see.
 type object struct {
 	id    string
 	seq   int64 // creation order: list order and skip tokens
 	props map[string]json.RawMessage
-	// lagUntil is the wall-clock time the object will have replicated; zero once it has, and
-	// always for seeded objects, which are as old as the tenant.
-	lagUntil time.Time
-	owners   []string
-	seeded   bool
-	created  time.Time // on the server's clock; zero for seeded objects
+	// prev is the version before the latest change, which replicas that have not had changed yet
+	// still serve; nil when no change is pending.
+	prev    map[string]json.RawMessage
+	changed arrivals
+	born    arrivals // when each replica learns of the object; nil for seeded ones, as old as the tenant
+	// deleted is whether the object is soft-deleted (in /directory/deletedItems); flipped is when
+	// each replica learns of the last delete or restore, before which it sees the opposite.
+	deleted   bool
+	deletedAt time.Time
+	flipped   arrivals
+	owners    []string
+	creator   string // the principal whose quota the object counts against
+	seeded    bool
+	created   time.Time // on the server's clock, for Resource Manager's own lag; zero for seeded objects
+}
+
+// deletedOn reports whether replica r sees the object as soft-deleted; primary is the truth.
+func (o *object) deletedOn(r int) bool {
+	if o.flipped.has(r) {
+		return o.deleted
+	}
+	return !o.deleted
+}
+
+// liveOn reports whether replica r serves the object as a live one.
+func (o *object) liveOn(r int) bool { return o.born.has(r) && !o.deletedOn(r) }
+
+// binnedOn reports whether replica r lists the object in /directory/deletedItems.
+func (o *object) binnedOn(r int) bool { return o.born.has(r) && o.deletedOn(r) }
+
+// propsOn is the version replica r serves.
+func (o *object) propsOn(r int) map[string]json.RawMessage {
+	if o.prev != nil && !o.changed.has(r) {
+		return o.prev
+	}
+	return o.props
 }
 
 type application struct {
@@ -103,7 +164,14 @@ type password struct {
 	start, end  time.Time
 	hash        [32]byte // SHA-256 of the secret; the secret itself is never kept
 	added       time.Time
-	lagUntil    time.Time // see object.lagUntil
+	born        arrivals // see object.born
+	removed     bool     // removed on the writable replica
+	unborn      arrivals // when each replica learns of the removal
+}
+
+// visibleOn reports whether replica r has the password.
+func (p *password) visibleOn(r int) bool {
+	return p.born.has(r) && !(p.removed && p.unborn.has(r))
 }
 
 // NewServer starts the emulator; it accepts connections when NewServer returns.
@@ -119,10 +187,32 @@ func NewServer(opts *Options) (*Server, error) {
 		now:       opts.Now,
 		ids:       opts.IDs,
 		log:       opts.Logger,
-		apps:      map[string]*application{},
-		sps:       map[string]*servicePrincipal{},
+		seed:      opts.Seed,
+		apps:      newCollection[*application]([]string{"appId", "uniqueName"}, []string{"tags", "identifierUris"}),
+		sps:       newCollection[*servicePrincipal]([]string{"appId"}, []string{"tags", "servicePrincipalNames"}),
+		deleted:   map[string]*object{},
 		editing:   map[string]bool{},
+		created:   map[string]int{},
+		policy:    defaultPolicy(),
 	}
+	repl, err := opts.Replication.normalized()
+	if err != nil {
+		return nil, err
+	}
+	if s.seed == 0 {
+		s.seed = rand.Uint64() | 1
+	}
+	s.repl = newReplicator(repl, s.seed)
+	switch {
+	case opts.ObjectQuota == 0:
+		s.quota = DefaultObjectQuota
+	case opts.ObjectQuota > 0:
+		s.quota = opts.ObjectQuota
+	}
+	if s.writes, err = newWriteLimiter(opts.WriteQuota); err != nil {
+		return nil, err
+	}
+	s.initial.repl, s.initial.quota, s.initial.writes = repl, s.quota, opts.WriteQuota
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -138,7 +228,6 @@ func NewServer(opts *Options) (*Server, error) {
 	if s.domain == "" {
 		s.domain = "azemu.onmicrosoft.com"
 	}
-	var err error
 	if s.authority == nil {
 		if s.authority, err = ca.New(); err != nil {
 			return nil, fmt.Errorf("graph: %w", err)
@@ -171,6 +260,10 @@ func NewServer(opts *Options) (*Server, error) {
 // URL is the service root without the version, https://127.0.0.1:port; clients use URL()+"/v1.0".
 // It is "" with NoListener.
 func (s *Server) URL() string { return s.url }
+
+// Seed is the seed of the replication lag's random source: pass it as Options.Seed to repeat a
+// run's lag (as far as the order of requests repeats too).
+func (s *Server) Seed() uint64 { return s.seed }
 
 // TenantID is the directory's tenant.
 func (s *Server) TenantID() string { return s.tenantID }
@@ -211,7 +304,12 @@ const (
 	OpUpsertServicePrincipal = "upsertServicePrincipal" // PATCH /servicePrincipals(appId='…')
 	OpDeleteServicePrincipal = "deleteServicePrincipal"
 	OpGetDirectoryObject     = "getDirectoryObject"
-	OpPurgeDeletedItem       = "purgeDeletedItem" // DELETE /directory/deletedItems/{id}
+	OpListDeletedItems       = "listDeletedItems"   // GET /directory/deletedItems/microsoft.graph.{application,servicePrincipal}
+	OpGetDeletedItem         = "getDeletedItem"     // GET /directory/deletedItems/{id}
+	OpRestoreDeletedItem     = "restoreDeletedItem" // POST /directory/deletedItems/{id}/restore
+	OpPurgeDeletedItem       = "purgeDeletedItem"   // DELETE /directory/deletedItems/{id}
+	OpGetPolicy              = "getAppManagementPolicy"
+	OpUpdatePolicy           = "updateAppManagementPolicy"
 )
 
 // route is one REST operation. Patterns are path segments after /v1.0; "{x}" binds one segment.
@@ -247,7 +345,13 @@ func (s *Server) routeTable() []route {
 		r("DELETE", "servicePrincipals/{sp}", OpDeleteServicePrincipal, s.deleteServicePrincipal),
 		r("GET", "servicePrincipals/{sp}/owners", OpListOwners, s.listOwners),
 		r("GET", "directoryObjects/{obj}", OpGetDirectoryObject, s.getDirectoryObject),
+		r("GET", "directory/deletedItems/application", OpListDeletedItems, s.listDeletedApplications),
+		r("GET", "directory/deletedItems/servicePrincipal", OpListDeletedItems, s.listDeletedServicePrincipals),
+		r("GET", "directory/deletedItems/{obj}", OpGetDeletedItem, s.getDeletedItem),
 		r("DELETE", "directory/deletedItems/{obj}", OpPurgeDeletedItem, s.purgeDeletedItem),
+		r("POST", "directory/deletedItems/{obj}/restore", OpRestoreDeletedItem, s.restoreDeletedItem),
+		r("GET", "policies/defaultAppManagementPolicy", OpGetPolicy, s.getPolicy),
+		r("PATCH", "policies/defaultAppManagementPolicy", OpUpdatePolicy, s.updatePolicy),
 	}
 }
 
@@ -261,6 +365,8 @@ type call struct {
 	requestID       string
 	clientRequestID string
 	latency         time.Duration // standing and injected, spent by wait
+	replica         int           // the replica that serves the request's reads
+	header          http.Header   // added to the response: throttling's warning
 }
 
 // wait spends the injected latency once; credential operations call it while they hold the
@@ -318,6 +424,17 @@ func (s *Server) dispatch(c *call) reply {
 	if f != nil && f.Status != 0 {
 		return faultReply(f)
 	}
+	if r.Method != http.MethodGet {
+		h, rep := s.writes.take(claims.AppID+"/"+claims.TenantID, s.log)
+		if rep != nil {
+			return *rep
+		}
+		c.header = h
+	}
+	s.mu.Lock()
+	c.replica = s.repl.pick()
+	s.expireDeleted()
+	s.mu.Unlock()
 	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
 		body, rep := readBody(r)
 		if rep != nil {
@@ -452,6 +569,9 @@ func decodeObject(body []byte, emptyOK bool) (map[string]json.RawMessage, *reply
 // write renders a reply with the headers Graph sends on every response.
 func (s *Server) write(w http.ResponseWriter, c *call, rep reply) {
 	h := w.Header()
+	for k, vs := range c.header {
+		h[k] = vs
+	}
 	for k, vs := range rep.header {
 		h[k] = vs
 	}
@@ -463,11 +583,15 @@ func (s *Server) write(w http.ResponseWriter, c *call, rep reply) {
 	if rep.err != nil {
 		h.Set("Content-Type", contentTypeError)
 		w.WriteHeader(rep.status)
-		inner := ordered{
-			{"date", s.now().UTC().Format(layoutInnerDate)},
-			{"request-id", c.requestID},
-			{"client-request-id", c.clientRequestID},
+		var inner ordered
+		if rep.innerCode != "" {
+			inner = append(inner, kv{"code", rep.innerCode})
 		}
+		inner = append(inner,
+			kv{"date", s.now().UTC().Format(layoutInnerDate)},
+			kv{"request-id", c.requestID},
+			kv{"client-request-id", c.clientRequestID},
+		)
 		e := ordered{{"code", rep.err.Code}, {"message", rep.err.Message}}
 		if len(rep.err.Details) > 0 {
 			e = append(e, kv{"details", rep.err.Details})

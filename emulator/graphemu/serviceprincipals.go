@@ -9,7 +9,9 @@ import (
 	"github.com/google/uuid"
 )
 
-func (s *Server) findSP(key string) (*servicePrincipal, *reply) {
+// findSP resolves a service principal key segment on the request's replica, under s.mu; upsert
+// looks on the writable replica, as findApp does.
+func (s *Server) findSP(c *call, key string, upsert bool) (*servicePrincipal, *reply) {
 	prop, val, ok := parseKey(key)
 	if !ok {
 		rep := errBadRequest("Invalid object identifier '%s'.", key)
@@ -22,14 +24,18 @@ func (s *Server) findSP(key string) (*servicePrincipal, *reply) {
 			rep := errBadRequest("Invalid object identifier '%s'.", val)
 			return nil, &rep
 		}
-		found = s.sps[strings.ToLower(val)]
+		found, _ = s.sps.get(val)
 	case "appid":
-		found = s.spByAppID(val)
+		found, _ = s.sps.lookup("appId", val)
 	default:
 		rep := errBadRequest("The alternate key '%s' is not defined on type 'microsoft.graph.servicePrincipal'.", prop)
 		return nil, &rep
 	}
-	if found == nil {
+	r := c.replica
+	if upsert {
+		r = primary
+	}
+	if found == nil || !found.liveOn(r) {
 		rep := errNotFound(val)
 		return nil, &rep
 	}
@@ -37,16 +43,12 @@ func (s *Server) findSP(key string) (*servicePrincipal, *reply) {
 }
 
 func (s *Server) spByAppID(appID string) *servicePrincipal {
-	for _, sp := range s.sps {
-		if strings.EqualFold(str(sp.props, "appId"), appID) {
-			return sp
-		}
-	}
-	return nil
+	sp, _ := s.sps.lookup("appId", appID)
+	return sp
 }
 
-func (s *Server) renderSP(sp *servicePrincipal, sel []string) ordered {
-	return spSchema.render(sp.props, sel, map[string]any{"passwordCredentials": []any{}})
+func (s *Server) renderSP(sp *servicePrincipal, r int, sel []string) ordered {
+	return spSchema.render(sp.propsOn(r), sel, map[string]any{"passwordCredentials": []any{}, "deletedDateTime": deletedDateTime(&sp.object, r)})
 }
 
 // spCanWrite: an OwnedBy caller may manage a service principal it owns or whose app it owns.
@@ -70,13 +72,7 @@ func (s *Server) listServicePrincipals(c *call) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	objs := make([]*object, 0, len(s.sps))
-	render := map[*object]*servicePrincipal{}
-	for _, sp := range s.sps {
-		objs = append(objs, &sp.object)
-		render[&sp.object] = sp
-	}
-	return page(c, spSchema, q, objs, func(o *object) ordered { return s.renderSP(render[o], q.sel) })
+	return page(c, spSchema, q, s.sps, (*servicePrincipal).liveOn, func(sp *servicePrincipal) ordered { return s.renderSP(sp, c.replica, q.sel) })
 }
 
 func (s *Server) getServicePrincipal(c *call) reply {
@@ -89,11 +85,11 @@ func (s *Server) getServicePrincipal(c *call) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp, rep := s.findSP(c.params["sp"])
+	sp, rep := s.findSP(c, c.params["sp"], false)
 	if rep != nil {
 		return *rep
 	}
-	return ok(http.StatusOK, entity(c, spSchema, sel, s.renderSP(sp, sel)))
+	return ok(http.StatusOK, entity(c, spSchema, sel, s.renderSP(sp, c.replica, sel)))
 }
 
 func (s *Server) createServicePrincipal(c *call) reply {
@@ -111,18 +107,18 @@ func (s *Server) createServicePrincipal(c *call) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp, rep := s.newServicePrincipal(p, appID, body)
+	sp, rep := s.newServicePrincipal(c, p, appID, body)
 	if rep != nil {
 		return *rep
 	}
-	return ok(http.StatusCreated, entity(c, spSchema, nil, s.renderSP(sp, nil)))
+	return ok(http.StatusCreated, entity(c, spSchema, nil, s.renderSP(sp, primary, nil)))
 }
 
 // newServicePrincipal creates the SP of an app in this tenant, under s.mu.
-func (s *Server) newServicePrincipal(p perms, appID string, body map[string]json.RawMessage) (*servicePrincipal, *reply) {
+func (s *Server) newServicePrincipal(c *call, p perms, appID string, body map[string]json.RawMessage) (*servicePrincipal, *reply) {
 	a := s.appByAppID(appID)
-	// Until the new app has replicated, the SP's backing application cannot be found.
-	if a == nil || lagging(a.lagUntil) {
+	// Until the request's replica has the new app, the SP's backing application cannot be found.
+	if a == nil || !a.liveOn(c.replica) {
 		r := errNoBackingApp(appID)
 		return nil, &r
 	}
@@ -139,11 +135,14 @@ func (s *Server) newServicePrincipal(p perms, appID string, body map[string]json
 	if rep != nil {
 		return nil, rep
 	}
+	if rep := s.charge(p); rep != nil {
+		return nil, rep
+	}
 	appName := str(a.props, "displayName")
 	if str(props, "displayName") == "" {
 		props["displayName"] = jsonString(appName)
 	}
-	sp := &servicePrincipal{object: object{id: strings.ToLower(s.ids()), owners: p.ownersForNew(), lagUntil: s.lagUntil(), created: s.now()}}
+	sp := &servicePrincipal{object: object{id: strings.ToLower(s.ids()), owners: p.ownersForNew(), born: s.repl.write(), creator: p.caller, created: s.now()}}
 	props["id"] = jsonString(sp.id)
 	props["appId"] = jsonString(str(a.props, "appId"))
 	props["appDisplayName"] = jsonString(appName)
@@ -154,7 +153,7 @@ func (s *Server) newServicePrincipal(p perms, appID string, body map[string]json
 	sp.props = props
 	s.seq++
 	sp.seq = s.seq
-	s.sps[sp.id] = sp
+	s.sps.add(sp)
 	s.log.Info("service principal created", "id", sp.id, "appId", appID)
 	return sp, nil
 }
@@ -168,11 +167,12 @@ func (s *Server) updateServicePrincipal(c *call) reply {
 	}
 	key := c.params["sp"]
 	prop, appID, _ := parseKey(key)
+	upsert := strings.EqualFold(prop, "appId") && preferCreate(c.r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp, rep := s.findSP(key)
+	sp, rep := s.findSP(c, key, upsert)
 	if rep != nil {
-		if rep.status != http.StatusNotFound || !strings.EqualFold(prop, "appId") || !preferCreate(c.r) {
+		if rep.status != http.StatusNotFound || !upsert {
 			if !p.read {
 				return errDenied()
 			}
@@ -184,17 +184,22 @@ func (s *Server) updateServicePrincipal(c *call) reply {
 		if v, set := body["appId"]; set && !jsonEqual(v, jsonString(appID)) {
 			return errBadRequest("Property 'appId' is read-only and cannot be set.")
 		}
-		sp, rep := s.newServicePrincipal(p, appID, body)
+		if old, ok := s.sps.lookup("appId", appID); ok && old.deleted {
+			// A soft-deleted service principal keeps its appId until it is restored or purged.
+			return fail(http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue",
+				"The service principal cannot be created, updated, or restored because the service principal name %s is already in use.", appID)
+		}
+		sp, rep := s.newServicePrincipal(c, p, appID, body)
 		if rep != nil {
 			return *rep
 		}
-		return ok(http.StatusCreated, entity(c, spSchema, nil, s.renderSP(sp, nil)))
+		return ok(http.StatusCreated, entity(c, spSchema, nil, s.renderSP(sp, primary, nil)))
 	}
 	if !s.spCanWrite(p, sp) {
 		return errDenied()
 	}
-	// A replicating app cannot back an update of its SP either.
-	if a := s.appByAppID(str(sp.props, "appId")); a != nil && lagging(a.lagUntil) {
+	// An app the request's replica does not have cannot back an update of its SP either.
+	if a := s.appByAppID(str(sp.props, "appId")); a != nil && !a.liveOn(c.replica) {
 		return errNoBackingApp(str(sp.props, "appId"))
 	}
 	props, rep := spSchema.apply(sp.props, body, false)
@@ -204,50 +209,43 @@ func (s *Server) updateServicePrincipal(c *call) reply {
 	if str(props, "displayName") == "" {
 		return errInvalidValue("displayName", spSchema.resource)
 	}
-	sp.props = props
+	s.sps.update(sp, func() { s.setProps(&sp.object, props) })
 	return noContent()
 }
 
+// deleteServicePrincipal soft-deletes a service principal: it moves to /directory/deletedItems.
 func (s *Server) deleteServicePrincipal(c *call) reply {
 	p := c.perms()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sp, rep := s.findSP(c.params["sp"])
+	sp, rep := s.findSP(c, c.params["sp"], false)
 	if rep != nil {
+		if !p.read {
+			return errDenied()
+		}
 		return *rep
 	}
 	if !s.spCanWrite(p, sp) {
 		return errDenied()
 	}
-	s.removeSP(sp.id)
+	s.softDelete(&sp.object)
 	return noContent()
-}
-
-// removeSP deletes a service principal and its ownerships, under s.mu.
-func (s *Server) removeSP(id string) {
-	delete(s.sps, id)
-	if s.systemMI == id {
-		s.systemMI = ""
-	}
-	unlink := func(o *object) { o.owners = slices.DeleteFunc(o.owners, func(x string) bool { return x == id }) }
-	for _, a := range s.apps {
-		unlink(&a.object)
-	}
-	for _, other := range s.sps {
-		unlink(&other.object)
-	}
 }
 
 // Owners and directoryObjects.
 
-// directoryObject renders any object with its @odata.type, as collections of directoryObject
-// members do.
-func (s *Server) directoryObject(id string) (ordered, bool) {
-	if sp, ok := s.sps[id]; ok {
-		return append(ordered{{"@odata.type", "#microsoft.graph.servicePrincipal"}}, s.renderSP(sp, nil)...), true
+// directoryObject renders any object replica r has, live or (binned) soft-deleted, with its
+// @odata.type, as collections of directoryObject members do.
+func (s *Server) directoryObject(id string, r int, binned bool) (ordered, bool) {
+	on := (*object).liveOn
+	if binned {
+		on = (*object).binnedOn
 	}
-	if a, ok := s.apps[id]; ok {
-		return append(ordered{{"@odata.type", "#microsoft.graph.application"}}, s.renderApp(a, nil)...), true
+	if sp, ok := s.sps.get(id); ok && on(&sp.object, r) {
+		return append(ordered{{"@odata.type", "#microsoft.graph.servicePrincipal"}}, s.renderSP(sp, r, nil)...), true
+	}
+	if a, ok := s.apps.get(id); ok && on(&a.object, r) {
+		return append(ordered{{"@odata.type", "#microsoft.graph.application"}}, s.renderApp(a, r, nil)...), true
 	}
 	return nil, false
 }
@@ -255,13 +253,13 @@ func (s *Server) directoryObject(id string) (ordered, bool) {
 // ownerTarget resolves the object whose owners an owners route addresses.
 func (s *Server) ownerTarget(c *call) (*object, *reply) {
 	if key, ok := c.params["sp"]; ok {
-		sp, rep := s.findSP(key)
+		sp, rep := s.findSP(c, key, false)
 		if rep != nil {
 			return nil, rep
 		}
 		return &sp.object, nil
 	}
-	a, rep := s.findApp(c.params["app"], false)
+	a, rep := s.findApp(c, c.params["app"], false)
 	if rep != nil {
 		return nil, rep
 	}
@@ -280,7 +278,7 @@ func (s *Server) listOwners(c *call) reply {
 	}
 	items := []ordered{}
 	for _, id := range o.owners {
-		if d, ok := s.directoryObject(id); ok {
+		if d, ok := s.directoryObject(id, c.replica, false); ok {
 			items = append(items, d)
 		}
 	}
@@ -309,7 +307,7 @@ func (s *Server) addOwner(c *call) reply {
 	if !p.writeAll {
 		return errDenied()
 	}
-	if _, exists := s.directoryObject(id); !exists {
+	if _, exists := s.directoryObject(id, c.replica, false); !exists {
 		return errNotFound(id)
 	}
 	if slices.Contains(o.owners, id) {
@@ -346,7 +344,7 @@ func (s *Server) getDirectoryObject(c *call) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := strings.ToLower(c.params["obj"])
-	d, found := s.directoryObject(id)
+	d, found := s.directoryObject(id, c.replica, false)
 	if !found {
 		return errNotFound(c.params["obj"])
 	}

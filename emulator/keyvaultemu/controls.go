@@ -69,7 +69,7 @@ type SecretState struct {
 	Latest             string         `json:"latest,omitempty"`
 	DeletedDate        *time.Time     `json:"deletedDate,omitempty"`
 	ScheduledPurgeDate *time.Time     `json:"scheduledPurgeDate,omitempty"`
-	Versions           []VersionState `json:"versions"`
+	Versions           []VersionState `json:"versions"` // in the order they were written
 }
 
 // VersionState is one version's metadata, in creation order.

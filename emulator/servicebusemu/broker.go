@@ -554,10 +554,23 @@ func (b *broker) acceptSession(e *entity, id *string, owner any, w waker) (*sbSe
 			return nil, errNoSessionAvailable
 		}
 	}
+	b.reclaimLocked(e, ss, owner, now)
 	ss.owner, ss.ownerWaker = owner, w
 	ss.lockedUntil = now.Add(e.props.LockDuration)
 	e.due(ss.lockedUntil)
 	return ss, nil
+}
+
+// reclaimLocked returns to the session, before owner takes it, every message still locked
+// through an earlier holder's lock: in Service Bus those locks went with the session, so the
+// next receiver gets them first and in order. Left to the expiry sweep, which runs a moment
+// later, the new holder would be handed the message behind them instead.
+func (b *broker) reclaimLocked(e *entity, ss *sbSession, owner any, now time.Time) {
+	for _, m := range e.msgs {
+		if m.locked && m.sessionID == ss.id && m.sessionOwner != owner {
+			b.lockExpiredLocked(e, m, now)
+		}
+	}
 }
 
 // dropStale pops heap entries whose message left or was taken since it was

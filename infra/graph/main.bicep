@@ -2,7 +2,7 @@
 // Application.ReadWrite.OwnedBy on Microsoft Graph's service principal to appreg's managed
 // identity. It is an admin consent, so it is kept apart from infra/main.bicep: the person who runs
 // `azd up` rarely holds an Entra admin role, and this file is all a Privileged Role Administrator
-// has to review. Run it before the app's code first starts (infra/RUNBOOK.md); the same grant
+// has to review. Run it before the app's code first starts (the README runbook); the same grant
 // without Bicep is scripts/grant-graph-permission.sh.
 //
 //   az deployment group create --resource-group <rg> --template-file infra/graph/main.bicep \

@@ -163,7 +163,9 @@ func (c *Client) Revoke(ctx context.Context, a registrar.RoleAssignment) error {
 func (c *Client) List(ctx context.Context, scope, principalID string) ([]registrar.RoleAssignment, error) {
 	const op = "arm.listRoleAssignments"
 	start := time.Now()
-	filter := fmt.Sprintf("principalId eq '%s'", principalID)
+	// The SDK appends $filter to the query unencoded; spaces in an HTTP/1.1 request line are a
+	// malformed request (400 from any strict server), so they are sent percent-encoded.
+	filter := strings.ReplaceAll(fmt.Sprintf("principalId eq '%s'", principalID), " ", "%20")
 	pager := c.ra.NewListForScopePager(strings.TrimPrefix(scope, "/"), &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: &filter})
 	var out []registrar.RoleAssignment
 	for pager.More() {

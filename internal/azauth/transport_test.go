@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -98,5 +99,42 @@ func TestLoadCertPool(t *testing.T) {
 	}
 	if _, err := srv.Certificate().Verify(x509.VerifyOptions{Roots: pool}); err != nil {
 		t.Errorf("verify with loaded pool: %v", err)
+	}
+}
+
+// A server that offers HTTP/2 is spoken to in HTTP/1.1, and the pool keeps an idle connection
+// for every request the handler can have in flight (Go's default keeps two per host).
+func TestNewHTTPClientSpeaksHTTP11AndKeepsConnections(t *testing.T) {
+	var mu sync.Mutex
+	protos := map[string]int{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos[r.Proto]++
+		mu.Unlock()
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c, err := NewHTTPClient(writeCA(t, srv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			resp, err := c.Get(srv.URL)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+		})
+	}
+	wg.Wait()
+	if protos["HTTP/1.1"] != 8 || len(protos) != 1 {
+		t.Errorf("protocols used: %v, want HTTP/1.1 only", protos)
+	}
+	if n := c.Transport.(*http.Transport).MaxIdleConnsPerHost; n < 16 {
+		t.Errorf("MaxIdleConnsPerHost = %d, want room for every session and sign-in", n)
 	}
 }

@@ -52,6 +52,26 @@ func (c *Client) getApplication(ctx context.Context, uniqueName string, nf notFo
 	return toApp(res), nil
 }
 
+// CreateApplication creates the app with POST /applications, uniqueName in the body. Unlike the
+// upsert it never updates: a taken uniqueName (a live app the serving replica did not show the
+// caller, or a soft-deleted one) is Graph's 400, which translate names client_name_reserved.
+func (c *Client) CreateApplication(ctx context.Context, spec registrar.AppSpec) (registrar.App, error) {
+	const op = "graph.createApplication"
+	start := time.Now()
+	body := fromSpec(spec)
+	body.SetUniqueName(&spec.UniqueName)
+	res, err := c.sdk.Applications().Post(ctx, body, nil)
+	err = translate(op, err, absent)
+	if err == nil && res == nil {
+		err = emptyResponse(op)
+	}
+	c.logCall(ctx, op, start, err, slog.String("uniqueName", spec.UniqueName))
+	if err != nil {
+		return registrar.App{}, err
+	}
+	return toApp(res), nil
+}
+
 // UpsertApplication creates or updates the app keyed by spec.UniqueName in one request:
 // PATCH /applications(uniqueName='…') with Prefer: create-if-missing answers 201 with the new
 // app, or 204 with no body when it updated an existing one. The 204 is not followed by a read:

@@ -104,11 +104,20 @@ func (s *Service) persist(ctx context.Context, d Delivery, log *slog.Logger, fn 
 		}
 		wait := backoff/2 + s.opt.Jitter(backoff/2+1)
 		var e *Error
-		if errors.As(err, &e) && e.RetryAfter > wait {
+		told := errors.As(err, &e) && e.RetryAfter > wait
+		if told {
 			wait = e.RetryAfter
 		}
-		if s.opt.Now().Add(wait).After(windowEnd) {
+		left := windowEnd.Sub(s.opt.Now())
+		switch {
+		case left <= 0 || (told && wait > left):
+			// A service that asked for more time than is left is not asked again early.
 			return out, err
+		case wait > left:
+			// The last try lands on the window's end rather than a backoff before it, so a
+			// delivery spends its whole share and the last one fails after the budget, not
+			// up to one backoff before it.
+			wait = left
 		}
 		log.Warn("attempt failed; retrying", slog.Any("error", err), slog.Int("delivery", d.DeliveryCount),
 			slog.Int("try", attempt), slog.Duration("retryIn", wait))
@@ -204,10 +213,12 @@ var remedies = map[string]string{
 		"permanently delete soft-deleted apps it created (DELETE /directory/deletedItems/{id}) or give it a custom role that lifts the quota, then resend",
 	RejectClientNameReserved: "an application with this clientName's uniqueName was deleted and Entra reserves the name for 30 days: " +
 		"restore it (POST /directory/deletedItems/{id}/restore) or permanently delete it (DELETE /directory/deletedItems/{id}), then resend",
-	RejectLifetimePolicy:    "the tenant's app management policy allows a shorter secret lifetime than any appreg tried: ask for a smaller secret.lifetimeDays",
-	RejectSecretsBlocked:    "the tenant's app management policy forbids client secrets on this application: ask a tenant administrator for an exemption, or use another credential type",
-	RejectAudiencePolicy:    "the tenant's app management policy forbids this signInAudience: ask for AzureADMyOrg",
-	RejectTooManyPasswords:  "Entra refuses another password on this application: remove unused passwords (appreg rotate <client> --revoke-old)",
+	RejectLifetimePolicy:   "the tenant's app management policy allows a shorter secret lifetime than any appreg tried: ask for a smaller secret.lifetimeDays",
+	RejectSecretsBlocked:   "the tenant's app management policy forbids client secrets on this application: ask a tenant administrator for an exemption, or use another credential type",
+	RejectAudiencePolicy:   "the tenant's app management policy forbids this signInAudience: ask for AzureADMyOrg",
+	RejectTooManyPasswords: "Entra refuses another password on this application: remove unused passwords (appreg rotate <client> --revoke-old)",
+	RejectVerifyScope: "Entra issues no token for SECRET_VERIFY_SCOPE (AADSTS500011/70011: no such resource in the tenant), so new secrets cannot be proven; " +
+		"set it to a resource the tenant has, such as https://graph.microsoft.com/.default or your FHIR service's https://<workspace>-<fhir>.fhir.azurehealthcareapis.com/.default (handler --check tests it)",
 	RejectApplicationTooBig: "the application object has reached Entra's size limit (too many credentials or URIs): remove unused passwords or redirect URIs",
 }
 

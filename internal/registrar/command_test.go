@@ -165,3 +165,43 @@ func TestDirectoryRefusalsAreRejectedWithTheirRemedy(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleReadDoesNotTakeOverAnApp: the replica that serves the first read may not show an app
+// that exists. The registrar then creates, which Graph refuses for a taken uniqueName, and judges
+// the app once a replica shows it: someone else's app is left as it was, appreg's own is reused.
+func TestStaleReadDoesNotTakeOverAnApp(t *testing.T) {
+	tests := []struct {
+		name    string
+		tags    []string
+		want    EventType
+		wantTag bool // the app carries appreg:managed afterwards
+	}{
+		{"NotOurs", []string{"team:payments"}, EventRejected, false},
+		{"Ours", managedTags(nil, "lab-sync"), EventRegistered, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			ctx := context.Background()
+			if _, _, err := e.dir.UpsertApplication(ctx, AppSpec{UniqueName: "appreg-lab-sync", DisplayName: "hand-made", Tags: tt.tags}); err != nil {
+				t.Fatal(err)
+			}
+			stale := &Error{Code: CodeNotFound, Op: "find", Message: "a replica that has not caught up"}
+			e.dir.failN["find"] = []error{stale, stale}
+			out, err := e.svc.Register(ctx, request("lab-sync"), Delivery{MessageID: "req-lab-sync", DeliveryCount: 1})
+			if err != nil {
+				t.Fatalf("Register = %v", err)
+			}
+			if out.Event.Type != tt.want {
+				t.Errorf("event = %+v, want %s", out.Event, tt.want)
+			}
+			app := e.dir.app("appreg-lab-sync")
+			if app.Managed() != tt.wantTag || (!tt.wantTag && app.DisplayName != "hand-made") {
+				t.Errorf("app afterwards = %+v", app)
+			}
+			if n := len(e.dir.apps); n != 1 {
+				t.Errorf("%d apps, want the one", n)
+			}
+		})
+	}
+}

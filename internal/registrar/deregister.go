@@ -56,15 +56,20 @@ func (s *Service) deregister(ctx context.Context, req Deregistration, log *slog.
 		AppID: latest.Tags[KVTagAppID], AppObjectID: latest.Tags[KVTagAppObjectID], SecretURI: latest.ID}
 
 	app, err := s.dir.FindApplication(ctx, s.UniqueName(req.ClientName))
+	deleted := false
 	switch {
 	case err == nil:
 		if err := s.mayManage(app); err != nil {
 			return Outcome{}, err
 		}
 		ev.AppID, ev.AppObjectID = app.AppID, app.ObjectID
-		if err := s.removeApplication(ctx, app, log); err != nil {
+		if deleted, err = s.removeApplication(ctx, app, log); err != nil {
 			return Outcome{}, err
 		}
+	case IsNotFound(err) && latest.Managed() && latest.Enabled && s.opt.Now().Sub(latest.Created) < s.opt.ReplicationTimeout:
+		// A secret written this recently belongs to an app the replica serving this read has
+		// not caught up with; calling it gone would leave it, its passwords and its roles behind.
+		return Outcome{}, &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the application is not visible yet", Err: err}
 	case IsNotFound(err):
 		log.Info("deregistration: the application is gone already")
 	default:
@@ -72,7 +77,7 @@ func (s *Service) deregister(ctx context.Context, req Deregistration, log *slog.
 	}
 	// Purged whether this delivery deleted it or an earlier one did and then died.
 	if ev.AppObjectID != "" {
-		if err := s.dir.Purge(ctx, ev.AppObjectID); err != nil && !IsNotFound(err) {
+		if err := s.purge(ctx, ev.AppObjectID, deleted); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -92,7 +97,7 @@ func (s *Service) deregister(ctx context.Context, req Deregistration, log *slog.
 // removeApplication removes what appreg made for an app, in the order that leaves nothing
 // behind if it stops anywhere: role assignments first (they need the service principal's id,
 // which is lost with it), then passwords, the service principal and the application.
-func (s *Service) removeApplication(ctx context.Context, app App, log *slog.Logger) error {
+func (s *Service) removeApplication(ctx context.Context, app App, log *slog.Logger) (deleted bool, err error) {
 	sp, err := s.dir.FindServicePrincipal(ctx, app.AppID)
 	switch {
 	case err == nil:
@@ -101,44 +106,64 @@ func (s *Service) removeApplication(ctx context.Context, app App, log *slog.Logg
 			for _, svc := range s.opt.FHIR.Services {
 				have, err := s.opt.Access.List(ctx, svc.ID, sp.ObjectID)
 				if err != nil {
-					return err
+					return false, err
 				}
 				for _, a := range have {
 					if _, ours := managed[strings.ToLower(a.RoleDefinitionID)]; !ours {
 						continue
 					}
 					if err := s.opt.Access.Revoke(ctx, a); err != nil {
-						return err
+						return false, err
 					}
 					log.Info("deregistration: FHIR role removed", slog.String("service", svc.ID), slog.String("role", managed[strings.ToLower(a.RoleDefinitionID)]))
 				}
 			}
 		}
 	case !IsNotFound(err):
-		return err
+		return false, err
 	}
 	for _, p := range app.Passwords {
 		err := s.gate.edit(ctx, app.ObjectID, func() error { return s.dir.RemovePassword(ctx, app.ObjectID, p.KeyID) })
 		if err != nil && !IsNotFound(err) {
-			return err
+			return false, err
 		}
 		if _, err := s.publish(ctx, retiredEvent(app, p, "deregistered")); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if sp.ObjectID != "" {
-		if err := s.dir.DeleteServicePrincipal(ctx, sp.ObjectID); err != nil && !IsNotFound(err) {
-			return err
+		err := s.dir.DeleteServicePrincipal(ctx, sp.ObjectID)
+		if err != nil && !IsNotFound(err) {
+			return false, err
 		}
-		if err := s.dir.Purge(ctx, sp.ObjectID); err != nil && !IsNotFound(err) {
-			return err
+		if err := s.purge(ctx, sp.ObjectID, err == nil); err != nil {
+			return false, err
 		}
 	}
-	if err := s.dir.DeleteApplication(ctx, app.ObjectID); err != nil && !IsNotFound(err) {
-		return err
+	err = s.dir.DeleteApplication(ctx, app.ObjectID)
+	if err != nil && !IsNotFound(err) {
+		return false, err
 	}
 	log.Info("deregistration: application deleted", slog.String("appId", app.AppID))
-	return nil
+	return err == nil, nil
+}
+
+// purge removes a soft-deleted object for good, so it stops counting against the identity's
+// directory-object quota and its uniqueName is free. Deleted items replicate like everything
+// else: right after the delete, the replica serving the purge may answer 404, which is waited
+// out; a 404 for an object this delivery did not delete means an earlier one purged it.
+func (s *Service) purge(ctx context.Context, objectID string, justDeleted bool) error {
+	err := s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() error {
+		err := s.dir.Purge(ctx, objectID)
+		if IsNotFound(err) && justDeleted {
+			return &Error{Code: CodeReplicating, Op: "graph.purgeDeletedItem", Message: "the deleted object is not among the deleted items yet", Err: err}
+		}
+		return err
+	})
+	if IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // ParseDeregistration validates a deregister request body: {"requestId", "clientName",

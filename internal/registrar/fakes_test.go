@@ -26,6 +26,9 @@ type fakeDirectory struct {
 	// staleList, when set, is what ListManagedApplications answers: a listing that has not
 	// caught up with the writes since.
 	staleList []App
+	// hideNewest makes this many FindApplication answers leave out the app's newest password,
+	// as a Graph replica that has not caught up with addPassword does.
+	hideNewest int
 	// maxLifetime, when set, is a tenant app management policy: longer passwords are refused.
 	maxLifetime time.Duration
 	deleted     map[string]bool // soft-deleted object ids
@@ -69,9 +72,25 @@ func (f *fakeDirectory) FindApplication(_ context.Context, uniqueName string) (A
 		return App{}, err
 	}
 	if a := f.byUnique(uniqueName); a != nil {
-		return clone(*a), nil
+		c := clone(*a)
+		if f.hideNewest > 0 && len(c.Passwords) > 0 {
+			f.hideNewest--
+			c.Passwords = c.Passwords[:len(c.Passwords)-1]
+		}
+		return c, nil
 	}
 	return App{}, &Error{Code: CodeNotFound, Op: "find"}
+}
+
+func (f *fakeDirectory) CreateApplication(ctx context.Context, spec AppSpec) (App, error) {
+	f.mu.Lock()
+	taken := f.byUnique(spec.UniqueName) != nil
+	f.mu.Unlock()
+	if taken {
+		return App{}, &Error{Code: CodeInvalid, Reason: RejectClientNameReserved, Op: "create", Message: "HTTP 400 Request_BadRequest: Another object with the same value for property uniqueName already exists."}
+	}
+	app, _, err := f.UpsertApplication(ctx, spec)
+	return app, err
 }
 
 func (f *fakeDirectory) UpsertApplication(_ context.Context, spec AppSpec) (App, bool, error) {

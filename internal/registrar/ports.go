@@ -143,6 +143,11 @@ type NewPassword struct {
 type Directory interface {
 	// FindApplication returns the app with this uniqueName, or a CodeNotFound error.
 	FindApplication(ctx context.Context, uniqueName string) (App, error)
+	// CreateApplication creates the app spec describes, and nothing else: if spec.UniqueName is
+	// taken (by a live app, or by a soft-deleted one, which keeps it for 30 days) it fails with
+	// Reason RejectClientNameReserved and changes nothing. The registrar creates with it, so a
+	// replica that does not show an existing app cannot make it take that app over.
+	CreateApplication(ctx context.Context, spec AppSpec) (App, error)
 	// UpsertApplication creates or updates the app keyed by spec.UniqueName. It returns the app
 	// and created=true when it created it; after an update it returns a zero App and false,
 	// because Graph answers an update without a body and a read would cost a request.

@@ -130,8 +130,42 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 // ensureApplication makes the app match spec, writing only when it does not: Graph allows about
 // 3,000 application writes per 150 s per app and tenant, and a redelivery should spend none. It
 // reports whether the app was created by this call.
+//
+// An app the read did not find is created, never upserted: the replica that served the read may
+// simply not show an app that exists, and an upsert would then rewrite someone else's app (and
+// tag it as ours) before mayManage could look at it. When the uniqueName turns out to be taken,
+// the app is read until a replica shows it and judged like one found at once; one that never
+// shows within ReplicationTimeout is soft-deleted, keeping its name for 30 days.
 func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppSpec) (App, bool, error) {
-	if existing.ObjectID != "" && existing.matches(spec) {
+	if existing.ObjectID == "" {
+		app, err := s.dir.CreateApplication(ctx, spec)
+		if err == nil || ReasonOf(err) != RejectClientNameReserved {
+			return app, err == nil, err
+		}
+		taken, since := err, s.opt.Now()
+		err = s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
+			existing, err = s.dir.FindApplication(ctx, spec.UniqueName)
+			if IsNotFound(err) {
+				err = &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the uniqueName is taken by an application that is not visible yet", Err: err}
+			}
+			return err
+		})
+		switch {
+		case isReplicating(err) && s.windowEndsBefore(ctx, since.Add(s.opt.ReplicationTimeout)):
+			// The delivery's retry window ended first: not proof of anything, so the request
+			// is retried rather than rejected.
+			return App{}, false, err
+		case isReplicating(err):
+			return App{}, false, &Error{Code: CodeInvalid, Reason: RejectClientNameReserved, Op: "graph.createApplication", Err: taken,
+				Message: fmt.Sprintf("uniqueName %s is taken, and no application with it became visible within %v: a deleted one holds it", spec.UniqueName, s.opt.ReplicationTimeout)}
+		case err != nil:
+			return App{}, false, err
+		}
+		if err := s.mayManage(existing); err != nil {
+			return App{}, false, err
+		}
+	}
+	if existing.matches(spec) {
 		return existing, false, nil
 	}
 	app, created, err := s.dir.UpsertApplication(ctx, spec)
@@ -139,22 +173,17 @@ func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppS
 	case err != nil:
 		return App{}, false, err
 	case created:
+		// Deleted and purged between the read and the write: the upsert made a new one.
 		return app, true, nil
-	case existing.ObjectID != "":
-		// Graph answers an update with 204 and no body; what is there now is what was sent.
-		return existing.with(spec), false, nil
 	}
-	// The upsert updated an app the read before it did not see (a lagging replica): it exists,
-	// so until it is visible a 404 means replication, not absence.
-	var found App
-	err = s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
-		found, err = s.dir.FindApplication(ctx, spec.UniqueName)
-		if IsNotFound(err) {
-			err = &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the application Graph just updated is not visible yet", Err: err}
-		}
-		return err
-	})
-	return found, false, err
+	// Graph answers an update with 204 and no body; what is there now is what was sent.
+	return existing.with(spec), false, nil
+}
+
+// windowEndsBefore reports whether the delivery's retry window, if any, ends before t.
+func (s *Service) windowEndsBefore(ctx context.Context, t time.Time) bool {
+	end, ok := ctx.Value(windowKey{}).(time.Time)
+	return ok && end.Before(t)
 }
 
 // ensureServicePrincipal makes sure the app has a service principal, reading before writing: an
@@ -227,6 +256,10 @@ func (s *Service) checkSecretName(ctx context.Context, clientName string) (Secre
 // the app; otherwise it issues a new one. This check is what makes addPassword, the one step
 // that is not naturally idempotent, safe to reach more than once.
 func (s *Service) ensureSecret(ctx context.Context, app App, latest SecretVersion, clientName, requestID string, lifetimeDays int, log *slog.Logger) (issued, bool, error) {
+	app, err := s.awaitLatestPassword(ctx, app, latest)
+	if err != nil {
+		return issued{}, false, err
+	}
 	if latest.ID != "" && strings.EqualFold(latest.Tags[KVTagAppID], app.AppID) {
 		if p, ok := app.Password(latest.KeyID()); ok && p.Live(s.opt.Now()) {
 			log.Info("live secret reused; no credential added", slog.String("keyId", p.KeyID), slog.String("secretId", latest.ID))
@@ -235,6 +268,44 @@ func (s *Service) ensureSecret(ctx context.Context, app App, latest SecretVersio
 	}
 	is, err := s.issueSecret(ctx, app, issueSpec{clientName: clientName, requestID: requestID, lifetimeDays: lifetimeDays}, log)
 	return is, false, err
+}
+
+// awaitLatestPassword returns app as a replica that has caught up with latest shows it. Key Vault
+// is read-your-writes and Graph is not: a version written moments ago names a password that the
+// replica serving this read may not list yet, and judging from that read would add a second
+// password and a second version for one request. So while the version is younger than
+// ReplicationTimeout, its password's absence is replication, and the app is read again until it
+// shows; an older version whose password is missing really lost it (removed by hand, or expired).
+func (s *Service) awaitLatestPassword(ctx context.Context, app App, latest SecretVersion) (App, error) {
+	keyID := latest.KeyID()
+	if latest.ID == "" || keyID == "" || !latest.Managed() || !strings.EqualFold(latest.Tags[KVTagAppID], app.AppID) {
+		return app, nil
+	}
+	if _, ok := app.Password(keyID); ok {
+		return app, nil
+	}
+	settles := latest.Created.Add(s.opt.ReplicationTimeout)
+	if !s.opt.Now().Before(settles) {
+		return app, nil
+	}
+	err := s.retry(ctx, settles.Sub(s.opt.Now()), 0, isReplicating, func() error {
+		fresh, err := s.dir.FindApplication(ctx, app.UniqueName)
+		switch {
+		case IsNotFound(err):
+			return &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the application is not visible yet", Err: err}
+		case err != nil:
+			return err
+		}
+		if _, ok := fresh.Password(keyID); !ok {
+			return &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "password " + keyID + ", which Key Vault's latest version holds, is not listed yet"}
+		}
+		app = fresh
+		return nil
+	})
+	if isReplicating(err) && !s.opt.Now().Before(settles) {
+		return app, nil // settled without it: the password is gone
+	}
+	return app, err
 }
 
 // issued is a secret issueSecret stored.
@@ -301,9 +372,12 @@ func (s *Service) issueSecret(ctx context.Context, app App, is issueSpec, log *s
 		return issued{}, err
 	}
 	log.Info("secret stored", slog.String("keyId", np.KeyID), slog.String("secretId", ver.ID), slog.Time("expires", ver.Expires))
-	verified := s.verify(ctx, app.AppID, np.Secret, log)
+	verified, verifyNote := s.verify(ctx, app.AppID, np.Secret, log)
 	np.Secret = SecretValue{} // the only copy is now in Key Vault
 	out := issued{version: ver, password: np.Password, verified: verified}
+	if verifyNote != nil {
+		out.notes = append(out.notes, *verifyNote)
+	}
 	if lifetimeDays < is.lifetimeDays {
 		out.notes = append(out.notes, Reason{Code: ReasonLifetimeClamped, Field: "secret.lifetimeDays",
 			Message: fmt.Sprintf("asked for %d days; the tenant's app management policy refused that, so the secret lasts %d days", is.lifetimeDays, lifetimeDays)})
@@ -361,9 +435,12 @@ func (s *Service) addPassword(ctx context.Context, app App, requestID string, li
 // announced, marked unverified: the password exists and Key Vault holds it, and retrying the
 // message would only issue another one. An answer no wait will change (a verify scope Entra does
 // not know) ends the check at once.
-func (s *Service) verify(ctx context.Context, appID string, secret SecretValue, log *slog.Logger) *bool {
+//
+// The secret itself is fine when the check cannot be made, so that is not a rejection: the event
+// says verified:false and carries a reason naming the setting to fix (unknown_verify_scope).
+func (s *Service) verify(ctx context.Context, appID string, secret SecretValue, log *slog.Logger) (*bool, *Reason) {
 	if s.opt.Verifier == nil {
-		return nil
+		return nil, nil
 	}
 	// The secret is stored already; the delivery's retry window does not cut its check short.
 	ctx = context.WithValue(ctx, windowKey{}, nil)
@@ -380,7 +457,7 @@ func (s *Service) verify(ctx context.Context, appID string, secret SecretValue, 
 			if successes++; successes >= s.opt.VerifySuccesses {
 				log.Info("new secret signs in", slog.Int("successesInARow", successes), slog.Int("tries", tries), slog.Duration("after", s.opt.Now().Sub(start)))
 				ok := true
-				return &ok
+				return &ok, nil
 			}
 		case isReplicating(err):
 			successes = 0
@@ -389,7 +466,11 @@ func (s *Service) verify(ctx context.Context, appID string, secret SecretValue, 
 		default:
 			log.Error("new secret cannot be verified; announcing it unverified", slog.Any("error", err))
 			ok := false
-			return &ok
+			var note *Reason
+			if code := ReasonOf(err); code != "" {
+				note = &Reason{Code: code, Field: "SECRET_VERIFY_SCOPE", Message: remedies[code]}
+			}
+			return &ok, note
 		}
 		if s.opt.Now().Add(wait).After(deadline) {
 			break
@@ -402,7 +483,7 @@ func (s *Service) verify(ctx context.Context, appID string, secret SecretValue, 
 	log.Warn("new secret did not sign in reliably within the verification window; announcing it unverified",
 		slog.Duration("after", s.opt.Now().Sub(start)), slog.Int("tries", tries), slog.Int("successesInARow", successes), slog.Any("lastError", err))
 	ok := false
-	return &ok
+	return &ok, nil
 }
 
 // compensate removes a password that never reached Key Vault. It runs even when the caller's
@@ -411,9 +492,14 @@ func (s *Service) compensate(ctx context.Context, appObjectID, keyID string, log
 	// Nor does the delivery's retry window bound it: a password nobody holds must go.
 	ctx, cancel := context.WithTimeout(context.WithValue(context.WithoutCancel(ctx), windowKey{}, nil), time.Minute)
 	defer cancel()
+	// The app may be minutes old: a replica that does not show it yet answers 404, which is
+	// waited out like any replication; other transient failures get StoreAttempts tries.
+	transient := func(err error) bool { return Retryable(err) && !isReplicating(err) }
 	err := s.gate.edit(ctx, appObjectID, func() error {
-		return s.retry(ctx, 0, s.opt.StoreAttempts, Retryable, func() error {
-			return s.dir.RemovePassword(ctx, appObjectID, keyID)
+		return s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() error {
+			return s.retry(ctx, 0, s.opt.StoreAttempts, transient, func() error {
+				return s.dir.RemovePassword(ctx, appObjectID, keyID)
+			})
 		})
 	})
 	if err != nil && !IsNotFound(err) {

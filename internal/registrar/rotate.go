@@ -75,6 +75,12 @@ func (s *Service) rotate(ctx context.Context, job RotationJob, requestID string,
 		return Outcome{}, reject(RejectAppIDMismatch, "appId", "the client's application has a different appId; it was re-created since the job was made")
 	}
 	log = log.With(slog.String("appId", app.AppID))
+	if !alreadyRotated(job, requestID, latest) {
+		// Judging whether the secret is due or dead needs its password as Graph has it now.
+		if app, err = s.awaitLatestPassword(ctx, app, latest); err != nil {
+			return Outcome{}, err
+		}
+	}
 
 	if job.Reason == ReasonNearExpiry && !alreadyRotated(job, requestID, latest) && !s.needsRotation(app, latest, s.opt.Now()) {
 		// D5: the scheduler judged from a listing; judged again now, the secret is neither due
@@ -184,7 +190,10 @@ func (s *Service) revokeOthers(ctx context.Context, uniqueName string, latest Se
 		}
 		var others []Password
 		for _, p := range app.Passwords {
-			if !strings.EqualFold(p.KeyID, keep) {
+			// A password Graph acknowledged removing is gone, even when the replica serving
+			// this read still lists it: removals replicate like everything else, and removing
+			// it again would fail and look like a password that still works.
+			if !strings.EqualFold(p.KeyID, keep) && !slices.ContainsFunc(removed, func(k string) bool { return strings.EqualFold(k, p.KeyID) }) {
 				others = append(others, p)
 			}
 		}
@@ -241,6 +250,12 @@ func (s *Service) needsRotation(app App, latest SecretVersion, now time.Time) bo
 		return true
 	}
 	p, ok := app.Password(latest.KeyID())
+	if !ok && now.Sub(latest.Created) < s.opt.ReplicationTimeout {
+		// A version this young names a password the listing's replica has not caught up with,
+		// not one that is gone. Judging it dead would send a job that finds nothing to do and
+		// whose MessageId then keeps duplicate detection from taking the real one when it is due.
+		return s.isDue(latest, now)
+	}
 	return !ok || !p.Live(now) || s.isDue(latest, now)
 }
 

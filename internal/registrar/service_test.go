@@ -149,6 +149,34 @@ func TestRegisterThreeTimesAddsOneCredential(t *testing.T) {
 	}
 }
 
+// A redelivery read from a replica that does not list the password Key Vault's latest version
+// holds yet must wait for it, not add a second one.
+func TestRegisterRedeliveryWaitsForTheNewestPasswordToReplicate(t *testing.T) {
+	e := newEnv(t, nil)
+	first := e.register(t, request("lab-sync"))
+	e.clock.Advance(10 * time.Second)
+	e.dir.hideNewest = 4
+	finds := e.dir.calls["find"]
+	again := e.register(t, request("lab-sync"))
+	if app := e.dir.app("appreg-lab-sync"); len(app.Passwords) != 1 || e.store.count("lab-sync-client-secret") != 1 {
+		t.Fatalf("passwords=%d versions=%d, want 1 each", len(app.Passwords), e.store.count("lab-sync-client-secret"))
+	}
+	if !again.Reused || again.Event.KeyID != first.Event.KeyID {
+		t.Errorf("second outcome %+v, want the first secret reused", again)
+	}
+	if got := e.dir.calls["find"] - finds; got != 5 {
+		t.Errorf("application reads = %d, want 5 (one, then four until a replica lists the password)", got)
+	}
+
+	// Past ReplicationTimeout, a missing password is gone, not late: a new one is issued.
+	e.clock.Advance(time.Hour)
+	e.dir.hideNewest = 1
+	third := e.register(t, request("lab-sync"))
+	if third.Reused || e.store.count("lab-sync-client-secret") != 2 {
+		t.Errorf("reused=%v versions=%d: a version whose password is missing after the replication timeout must be replaced", third.Reused, e.store.count("lab-sync-client-secret"))
+	}
+}
+
 func TestRegisterChangedRequestUpdatesAppKeepsSecret(t *testing.T) {
 	e := newEnv(t, nil)
 	first := e.register(t, request("lab-sync"))
@@ -279,12 +307,31 @@ func TestRetryBudgetSpansTheDeliveries(t *testing.T) {
 			t.Fatalf("failed announced on delivery %d", n)
 		}
 	}
-	if spent := e.clock.Now().Sub(enqueued); spent < 29*time.Minute || spent > 31*time.Minute {
-		t.Errorf("gave up after %v; want the 30m budget", spent)
+	// Not a backoff early: the last try of the last delivery lands on the budget's end.
+	if spent := e.clock.Now().Sub(enqueued); spent < 30*time.Minute || spent > 30*time.Minute+time.Second {
+		t.Errorf("gave up after %v; want the 30m budget, not less", spent)
 	}
 	failed := e.pub.ofType(EventFailed)
 	if len(failed) != 1 || !strings.Contains(failed[0].Reasons[0].Message, "Application.ReadWrite.OwnedBy") {
 		t.Fatalf("failed events = %+v; want one naming the missing permission", failed)
+	}
+}
+
+// The last delivery, arriving with ten seconds of budget left, keeps trying until the budget's
+// end rather than giving up when its next backoff would overshoot it.
+func TestLastDeliveryRetriesToTheBudgetsEnd(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RetryBudget = 30 * time.Minute })
+	forbidden := &Error{Code: CodeForbidden, Op: "graph.upsertApplication", Message: "HTTP 403 Authorization_RequestDenied"}
+	e.dir.failN["upsert"] = slices.Repeat([]error{forbidden}, 100000)
+	enqueued := e.clock.Now().Add(-30*time.Minute + 10*time.Second)
+	if _, err := e.svc.Register(context.Background(), request("lab-sync"), Delivery{MessageID: "m", DeliveryCount: 10, EnqueuedTime: enqueued}); err == nil {
+		t.Fatal("the last delivery succeeded")
+	}
+	if spent := e.clock.Now().Sub(enqueued); spent < 30*time.Minute {
+		t.Errorf("gave up %v before the budget's end", 30*time.Minute-spent)
+	}
+	if n := len(e.pub.ofType(EventFailed)); n != 1 {
+		t.Errorf("failed events = %d, want 1", n)
 	}
 }
 

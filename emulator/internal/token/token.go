@@ -102,7 +102,9 @@ var (
 )
 
 // Verify checks signature, lifetime and audience. audience is compared without a trailing slash,
-// because Entra mints "https://vault.azure.net" for the scope "https://vault.azure.net/.default".
+// because Entra mints "https://vault.azure.net" for the scope "https://vault.azure.net/.default"
+// and "https://graph.microsoft.com/" for az's "https://graph.microsoft.com//.default", and
+// ignoring case, as Entra compares resource URIs.
 func (i *Issuer) Verify(raw, audience string) (Claims, error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
@@ -132,7 +134,7 @@ func (i *Issuer) Verify(raw, audience string) (Claims, error) {
 	if now+300 < c.NotBefore {
 		return Claims{}, ErrNotYetValid
 	}
-	if strings.TrimSuffix(c.Audience, "/") != strings.TrimSuffix(audience, "/") {
+	if !strings.EqualFold(strings.TrimSuffix(c.Audience, "/"), strings.TrimSuffix(audience, "/")) {
 		return Claims{}, ErrAudience
 	}
 	return c, nil
