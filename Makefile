@@ -43,7 +43,7 @@ race: ## run the tests with the race detector
 
 CHAOS ?=
 .PHONY: chaos
-chaos: ## the chaos runs at full size (faults, outages, kills, 3 hosts), printing their tables; CHAOS=Registrations|ForbiddenForEver|MultiHost runs one
+chaos: ## the chaos runs at full size (faults, outages, kills, 3 hosts), printing their tables; CHAOS=Registrations|ForbiddenForEver|MultiHost|Throughput runs one
 	APPREG_CHAOS=full $(GO) test ./e2e/ -run '^TestChaos$(CHAOS)' -count=1 -v -timeout 45m
 
 .PHONY: bench

@@ -22,6 +22,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
 
 	"appreg/emulator/emu"
+	"appreg/emulator/graphemu"
 	"appreg/internal/registrar"
 	"appreg/internal/servicebus"
 	"appreg/internal/testutil"
@@ -65,12 +66,15 @@ type hostProc struct {
 	out  *testutil.Buffer
 }
 
-func newCluster(t *testing.T, hosts int, settings map[string]string) *cluster {
+func newCluster(t *testing.T, hosts int, settings map[string]string, prepare ...func(dist string)) *cluster {
 	t.Helper()
 	s := newStack(t, settings)
 	// The stack's own host logs as text; the cluster's hosts log JSON so the harness can read
 	// every invocation back. Stop it before it takes any session.
 	s.stopHost()
+	for _, p := range prepare {
+		p(s.dist)
+	}
 	seed := rand.Uint64()
 	if v := os.Getenv("APPREG_CHAOS_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
@@ -1013,5 +1017,113 @@ func TestChaosMultiHost(t *testing.T) {
 	tb.print(fmt.Sprintf("chaos: three hosts, kills, storms (seed %d)", c.seed))
 	if len(missing) > 0 {
 		t.Logf("without an outcome: %v", missing[:min(10, len(missing))])
+	}
+}
+
+// TestChaosThroughput measures what issue 9 asks of scale-out: sustained registrations per second
+// through several hosts against Graph's write limit, here 20 writes/s per app and tenant, as a
+// fraction of the ceiling that limit sets (20 ÷ the Graph writes one registration costs), with no
+// request failed. A backlog is queued first, as a burst of onboarding would be, so the rate is
+// the system's, not the sender's. The full run (make chaos CHAOS=Throughput) lasts about two
+// minutes and must reach 90 % of the ceiling; the small one in make test proves the invariants
+// and reports the rate.
+func TestChaosThroughput(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the chaos runs read /proc")
+	}
+	const writesPerSecond = 20
+	n := scale(60, 900)
+	sessions := 16
+	c := newCluster(t, 3, chaosSettings(nil), func(dist string) { setMaxConcurrentSessions(t, dist, sessions) })
+	if err := c.emu.Graph.SetWriteQuota(graphemu.WriteQuota{Writes: writesPerSecond, Window: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	writesBefore := graphWrites(c)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var ids []string
+	for i := range n {
+		client := fmt.Sprintf("tput-%04d", i)
+		id := "tput-req-" + client
+		ids = append(ids, id)
+		if err := c.register(ctx, id, id, client); err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing := c.waitOutcomes(ids, time.Now().Add(scale(3*time.Minute, 8*time.Minute)))
+
+	var at []time.Time
+	byType := map[registrar.EventType]int{}
+	for _, e := range c.events.snapshot() {
+		if !slices.Contains(ids, e.RequestID) || !terminal(e.Type) {
+			continue
+		}
+		byType[e.Type]++
+		if e.Type == registrar.EventRegistered {
+			at = append(at, e.OccurredAt)
+		}
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	// The steady state: from the 10th to the 90th percentile outcome, so neither the first
+	// sessions' start nor the last stragglers set the figure.
+	rate := 0.0
+	if len(at) >= 10 {
+		lo, hi := len(at)/10, len(at)*9/10
+		if span := at[hi].Sub(at[lo]).Seconds(); span > 0 {
+			rate = float64(hi-lo) / span
+		}
+	}
+	writes := graphWrites(c) - writesBefore
+	perRegistration := float64(writes) / float64(max(1, byType[registrar.EventRegistered]))
+	ceiling := writesPerSecond / 3.0 // a new registration is 3 Graph writes: app, service principal, password
+	dead, _ := c.emu.ServiceBus.DeadLetters("app-commands")
+
+	tb := &table{t: t}
+	tb.info("registrations queued", n)
+	tb.info("hosts × maxConcurrentSessions", fmt.Sprintf("%d × %d", len(c.hosts), sessions))
+	tb.info("Graph write limit (writes/s per app and tenant)", writesPerSecond)
+	_, throttled := c.emu.Graph.WriteCounts()
+	tb.info("Graph 429s answered for the write limit", throttled)
+	tb.row("Graph writes per registration", fmt.Sprintf("%.2f", perRegistration), perRegistration <= 3.05, "3")
+	tb.info("ceiling (limit ÷ 3 writes), registrations/s", fmt.Sprintf("%.2f", ceiling))
+	tb.info("sustained (10th-90th percentile), registrations/s", fmt.Sprintf("%.2f", rate))
+	tb.row("fraction of the ceiling", fmt.Sprintf("%.0f %%", 100*rate/ceiling), !chaosFull() || rate >= 0.9*ceiling, "≥ 90 % (full run)")
+	tb.row("requests without an outcome", len(missing), len(missing) == 0, "0")
+	tb.row("registered", byType[registrar.EventRegistered], byType[registrar.EventRegistered] == n, strconv.Itoa(n))
+	tb.row("rejected or failed", byType[registrar.EventRejected]+byType[registrar.EventFailed], byType[registrar.EventRejected]+byType[registrar.EventFailed] == 0, "0")
+	tb.row("dead-lettered", len(dead), len(dead) == 0, "0")
+	tb.row("secret values printed or dead-lettered", c.leaks(), c.leaks() == 0, "0")
+	tb.print(fmt.Sprintf("chaos: throughput against Graph's write limit (seed %d)", c.seed))
+}
+
+// graphWrites counts the Graph writes Graph's write limit let through.
+func graphWrites(c *cluster) int {
+	accepted, _ := c.emu.Graph.WriteCounts()
+	return accepted
+}
+
+// setMaxConcurrentSessions rewrites the staged host.json's serviceBus.maxConcurrentSessions, as
+// an operator raising per-instance concurrency would.
+func setMaxConcurrentSessions(tb testing.TB, dist string, n int) {
+	tb.Helper()
+	path := filepath.Join(dist, "host.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var host map[string]any
+	if err := json.Unmarshal(b, &host); err != nil {
+		tb.Fatal(err)
+	}
+	sb, _ := host["extensions"].(map[string]any)["serviceBus"].(map[string]any)
+	if sb == nil {
+		tb.Fatal("host.json has no extensions.serviceBus")
+	}
+	sb["maxConcurrentSessions"] = n
+	if b, err = json.MarshalIndent(host, "", "  "); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		tb.Fatal(err)
 	}
 }

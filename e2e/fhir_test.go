@@ -179,7 +179,9 @@ func TestFHIRAccessLifecycle(t *testing.T) {
 // out.
 func TestFHIRAccessRefusals(t *testing.T) {
 	// Contributor is allowed by appreg's setting but not by the delegation's condition.
-	s := newStackWith(t, &azemu.Options{}, map[string]string{"FHIR_ALLOWED_ROLES": "FHIR Data Reader,FHIR Data Contributor"})
+	// RETRY_BUDGET long enough that one delivery's share outlasts Graph's replication lag: a
+	// refusal must come from the first delivery, not after the lag handed it back.
+	s := newStackWith(t, &azemu.Options{}, map[string]string{"FHIR_ALLOWED_ROLES": "FHIR Data Reader,FHIR Data Contributor", "RETRY_BUDGET": "3m"})
 	other := strings.Replace(s.emu.Endpoints().FHIRServices[0].ID, "/fhirservices/fhir", "/fhirservices/other", 1)
 	tests := []struct {
 		name, id, body string

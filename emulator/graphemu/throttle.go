@@ -41,6 +41,8 @@ type writeLimiter struct {
 	mu      sync.Mutex
 	quota   WriteQuota
 	buckets map[string]*bucket
+	// accepted and throttled count the writes let through and refused since the server started.
+	accepted, throttled int
 }
 
 type bucket struct {
@@ -97,11 +99,13 @@ func (l *writeLimiter) take(key string, log *slog.Logger) (http.Header, *reply) 
 	used := 1 - b.tokens/float64(q.Writes)
 	if b.tokens >= 1 {
 		b.tokens--
+		l.accepted++
 		if used >= 0.8 {
 			return http.Header{"X-Ms-Throttle-Limit-Percentage": {strconv.FormatFloat(used, 'f', 2, 64)}}, nil
 		}
 		return nil, nil
 	}
+	l.throttled++
 	wait := (1 - b.tokens) / rate
 	log.Info("graph write throttled", "caller", key, "retryAfterSeconds", wait)
 	rep := fail(http.StatusTooManyRequests, "TooManyRequests", "Please retry again later.")
@@ -113,4 +117,12 @@ func (l *writeLimiter) take(key string, log *slog.Logger) (http.Header, *reply) 
 		"X-Ms-Throttle-Limit-Percentage": {"1.00"},
 	}
 	return nil, &rep
+}
+
+// WriteCounts reports the writes (every request but GET) Graph's write limit let through and the
+// ones it refused with 429, since the server started: what a run spent of the budget.
+func (s *Server) WriteCounts() (accepted, throttled int) {
+	s.writes.mu.Lock()
+	defer s.writes.mu.Unlock()
+	return s.writes.accepted, s.writes.throttled
 }
