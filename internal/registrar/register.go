@@ -96,7 +96,7 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 	}
 	log = log.With(slog.String("appId", app.AppID), slog.String("appObjectId", app.ObjectID))
 
-	sp, spCreated, err := s.ensureServicePrincipal(ctx, app.AppID, created)
+	sp, spCreated, err := s.ensureServicePrincipal(ctx, app, created)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -190,19 +190,66 @@ func (s *Service) windowEndsBefore(ctx context.Context, t time.Time) bool {
 // existing one needs no write (and Application.ReadWrite.OwnedBy may not let appreg write a
 // service principal it did not create). A new app's service principal cannot exist yet. It
 // reports whether it created the service principal.
-func (s *Service) ensureServicePrincipal(ctx context.Context, appID string, newApp bool) (ServicePrincipal, bool, error) {
+func (s *Service) ensureServicePrincipal(ctx context.Context, app App, newApp bool) (ServicePrincipal, bool, error) {
 	if !newApp {
-		sp, err := s.dir.FindServicePrincipal(ctx, appID)
+		sp, err := s.dir.FindServicePrincipal(ctx, app.AppID)
 		if err == nil || !IsNotFound(err) {
 			return sp, false, err
 		}
 	}
 	var sp ServicePrincipal
 	err := s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
-		sp, err = s.dir.UpsertServicePrincipal(ctx, appID)
+		sp, err = s.dir.UpsertServicePrincipal(ctx, app.AppID)
+		if isReplicating(err) {
+			// The next try waits for reads to show the app, not for a write to. The first try
+			// goes without reading: where the app has replicated, a new client costs 4 requests.
+			if werr := s.awaitVisible(ctx, app.UniqueName); werr != nil && !isReplicating(werr) {
+				return werr
+			}
+		}
 		return err
 	})
 	return sp, err == nil, err
+}
+
+// Reads of a new app before writes that need it: how often, and how many in a row must see it.
+const (
+	visiblePoll  = 250 * time.Millisecond
+	visibleReads = 2
+)
+
+// awaitVisible reads the app until visibleReads reads in a row see it, before a write that needs
+// it (its service principal, a password) is tried again. A write sent while the app is still replicating fails
+// (404, NoBackingApplicationObject) and is retried, and every try spends one of Graph's writes
+// (about 3,000 per 150 s per app and tenant, shared by every instance); reads do not. Replicas
+// are picked per request, so one read that sees the app does not mean the next request's will:
+// two in a row make a failed write unlikely, not impossible, and the caller still retries.
+// It gives up, as replication, at the delivery's window or ReplicationTimeout.
+func (s *Service) awaitVisible(ctx context.Context, uniqueName string) error {
+	deadline := s.opt.Now().Add(s.opt.ReplicationTimeout)
+	if end, ok := ctx.Value(windowKey{}).(time.Time); ok && end.Before(deadline) {
+		deadline = end
+	}
+	seen := 0
+	for {
+		_, err := s.dir.FindApplication(ctx, uniqueName)
+		switch {
+		case err == nil:
+			if seen++; seen >= visibleReads {
+				return nil
+			}
+		case IsNotFound(err):
+			seen = 0
+		default:
+			return err
+		}
+		if !s.opt.Now().Add(visiblePoll).Before(deadline) {
+			return &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the new application is not visible yet"}
+		}
+		if err := s.opt.Sleep(ctx, visiblePoll); err != nil {
+			return err
+		}
+	}
 }
 
 // mayManage refuses apps appreg did not create, and its own identity.
@@ -413,6 +460,12 @@ func (s *Service) addPassword(ctx context.Context, app App, requestID string, li
 		err = s.gate.edit(ctx, app.ObjectID, func() error {
 			return s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
 				np, err = s.dir.AddPassword(ctx, app.ObjectID, spec)
+				if isReplicating(err) {
+					// The next try waits for reads to show the app, not for a write to.
+					if werr := s.awaitVisible(ctx, app.UniqueName); werr != nil && !isReplicating(werr) {
+						return werr
+					}
+				}
 				return err
 			})
 		})
