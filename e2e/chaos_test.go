@@ -601,7 +601,9 @@ func TestChaosRegistrations(t *testing.T) {
 	}
 	n := scale(16, 300)
 	forbidden := scale(10*time.Second, 90*time.Second)
-	c := newCluster(t, 3, chaosSettings(nil))
+	// 16 sessions per host: under replication lag and verification a registration takes seconds
+	// of waiting, so concurrency, not CPU, sets how long 300 take (see TestChaosThroughput).
+	c := newCluster(t, 3, chaosSettings(nil), func(dist string) { setMaxConcurrentSessions(t, dist, 16) })
 	injectFaults(t, c, 0.05, forbidden)
 	start := time.Now()
 
@@ -630,7 +632,7 @@ func TestChaosRegistrations(t *testing.T) {
 		}
 	}
 	sent := time.Since(start)
-	missing := c.waitOutcomes(ids, time.Now().Add(scale(4*time.Minute, 8*time.Minute)))
+	missing := c.waitOutcomes(ids, time.Now().Add(scale(4*time.Minute, 9*time.Minute)))
 	done := time.Since(start)
 	swept := c.waitSwept(time.Minute, 15*time.Second)
 
@@ -906,7 +908,7 @@ func TestChaosMultiHost(t *testing.T) {
 	time.Sleep(scale(10*time.Second, 40*time.Second))
 	cancel()
 	<-killDone
-	missing := c.waitOutcomes(ids, time.Now().Add(scale(4*time.Minute, 8*time.Minute)))
+	missing := c.waitOutcomes(ids, time.Now().Add(scale(4*time.Minute, 9*time.Minute)))
 	done := time.Since(start)
 	swept := c.waitSwept(time.Minute, 15*time.Second)
 
