@@ -63,12 +63,19 @@ func (s *Service) deregister(ctx context.Context, req Deregistration, log *slog.
 			return Outcome{}, err
 		}
 		ev.AppID, ev.AppObjectID = app.AppID, app.ObjectID
+		// The secret is disabled first: it marks the deregistration as begun, so that a later
+		// delivery that no longer finds the app knows it is gone, not still replicating.
+		if err := s.disableSecret(ctx, name, latest, log); err != nil {
+			return Outcome{}, err
+		}
+		latest.Enabled = false
 		if deleted, err = s.removeApplication(ctx, app, log); err != nil {
 			return Outcome{}, err
 		}
 	case IsNotFound(err) && latest.Managed() && latest.Enabled && s.opt.Now().Sub(latest.Created) < s.opt.ReplicationTimeout:
-		// A secret written this recently belongs to an app the replica serving this read has
-		// not caught up with; calling it gone would leave it, its passwords and its roles behind.
+		// An enabled secret written this recently belongs to an app the replica serving this
+		// read has not caught up with (a deregistration that had begun would have disabled it);
+		// calling it gone would leave it, its passwords and its roles behind.
 		return Outcome{}, &Error{Code: CodeReplicating, Op: "graph.getApplication", Message: "the application is not visible yet", Err: err}
 	case IsNotFound(err):
 		log.Info("deregistration: the application is gone already")
@@ -81,17 +88,27 @@ func (s *Service) deregister(ctx context.Context, req Deregistration, log *slog.
 			return Outcome{}, err
 		}
 	}
-	if latest.ID != "" && latest.Enabled {
-		if err := s.store.Disable(ctx, name); err != nil {
-			return Outcome{}, err
-		}
-		log.Info("deregistration: Key Vault secret disabled", slog.String("secretId", latest.ID))
+	if err := s.disableSecret(ctx, name, latest, log); err != nil {
+		return Outcome{}, err
 	}
 	ev, err = s.publish(ctx, ev)
 	if err != nil {
 		return Outcome{}, err
 	}
 	return Outcome{Event: ev}, nil
+}
+
+// disableSecret disables the client's secret, never purging it, so its last value stays
+// recoverable for audit.
+func (s *Service) disableSecret(ctx context.Context, name string, latest SecretVersion, log *slog.Logger) error {
+	if latest.ID == "" || !latest.Enabled {
+		return nil
+	}
+	if err := s.store.Disable(ctx, name); err != nil {
+		return err
+	}
+	log.Info("deregistration: Key Vault secret disabled", slog.String("secretId", latest.ID))
+	return nil
 }
 
 // removeApplication removes what appreg made for an app, in the order that leaves nothing
