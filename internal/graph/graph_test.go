@@ -150,6 +150,15 @@ func TestUpsertServicePrincipal(t *testing.T) {
 	if n := len(e.graph.State().ServicePrincipals); n != 2 { // the adapter's own and this one
 		t.Errorf("%d service principals, want 2", n)
 	}
+	// A replica that does not show the existing one makes the upsert try to create another:
+	// 409. It exists; the adapter reads it rather than failing the registration.
+	if err := e.graph.InjectFault(graphemu.Fault{Operation: graphemu.OpUpsertServicePrincipal, Status: http.StatusConflict, Code: "Request_MultipleObjectsWithSameKeyValue",
+		Message: "The service principal cannot be created, updated, or restored because the service principal name " + app.AppID + " is already in use.", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if third, err := e.client.UpsertServicePrincipal(ctx, app.AppID); err != nil || third != created {
+		t.Errorf("upsert answered 409 = %+v, %v; want the existing %+v", third, err, created)
+	}
 }
 
 // TestReplicationLag covers the errors Graph gives right after a create: the registrar retries

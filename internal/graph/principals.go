@@ -47,10 +47,15 @@ func (c *Client) UpsertServicePrincipal(ctx context.Context, appID string) (regi
 	})
 	err = translate(op, err, replicating)
 	c.logCall(ctx, op, start, err, slog.String("appId", appID), slog.Bool("created", res != nil))
-	if err != nil {
+	switch {
+	case registrar.ErrorCode(err) == registrar.CodeConflict:
+		// 409 Request_MultipleObjectsWithSameKeyValue: the service principal exists (an earlier
+		// try created it) but the replica that served the upsert did not show it, so it tried
+		// to create another. It exists; read it, as after a 204.
+		res = nil
+	case err != nil:
 		return registrar.ServicePrincipal{}, err
-	}
-	if res != nil {
+	case res != nil:
 		return toServicePrincipal(res), nil
 	}
 
