@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -32,6 +33,14 @@ import (
 )
 
 func main() {
+	// One P unless GOMAXPROCS says otherwise. The handler waits on Azure far more than it computes
+	// (a new client costs milliseconds of CPU over seconds of requests), and with more Ps every
+	// response that wakes a goroutine wakes an idle thread too: on 2 cores that cost a fifth of
+	// the handler's CPU, for no throughput Graph's write limit would let it use. The Functions
+	// host shares the instance and keeps the other cores.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))

@@ -164,19 +164,23 @@ func TokenResponse(afe *azidentity.AuthenticationFailedError) (Response, bool) {
 	if resp == nil {
 		return Response{}, false
 	}
+	body, _ := runtime.Payload(resp)
+	return TokenErrorResponse(resp, body), true
+}
+
+// TokenErrorResponse is TokenResponse for a token endpoint answer read without azidentity.
+func TokenErrorResponse(resp *http.Response, body []byte) Response {
 	r := Response{Status: resp.StatusCode, RetryAfter: RetryAfter(resp.Header, time.Now())}
-	if body, err := runtime.Payload(resp); err == nil {
-		var te tokenError
-		if json.Unmarshal(body, &te) == nil {
-			r.Message = Clip(te.Error)
-			if m := aadsts.FindStringSubmatch(te.Description); m != nil {
-				r.Code = "AADSTS" + m[1]
-			} else if len(te.ErrorCodes) > 0 {
-				r.Code = "AADSTS" + strconv.Itoa(te.ErrorCodes[0])
-			}
+	var te tokenError
+	if json.Unmarshal(body, &te) == nil {
+		r.Message = Clip(te.Error)
+		if m := aadsts.FindStringSubmatch(te.Description); m != nil {
+			r.Code = "AADSTS" + m[1]
+		} else if len(te.ErrorCodes) > 0 {
+			r.Code = "AADSTS" + strconv.Itoa(te.ErrorCodes[0])
 		}
 	}
-	return r, true
+	return r
 }
 
 // RetryAfter reads the server's hint in azcore's order of preference: Retry-After-Ms,

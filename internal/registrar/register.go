@@ -63,21 +63,28 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 	defer unlock()
 
 	uniqueName := s.UniqueName(req.ClientName)
-	existing, err := s.dir.FindApplication(ctx, uniqueName)
-	switch {
-	case err == nil:
-		if err := s.mayManage(existing); err != nil {
-			return Outcome{}, err
-		}
-	case IsNotFound(err):
-	default:
-		return Outcome{}, err
-	}
 	// Every check that can refuse the request runs before the first write, so a refusal leaves
 	// nothing behind: no app without a secret that every later scan would warn about.
 	latest, err := s.checkSecretName(ctx, req.ClientName)
 	if err != nil {
 		return Outcome{}, err
+	}
+	// Key Vault holding no secret for the client says it is new: the app is created without
+	// reading first (3 Graph requests, not 4), and a create refused because the uniqueName is
+	// taken falls back to reading the app (an earlier delivery died before storing its secret,
+	// or someone else's app has the name; mayManage judges it there, still before any write).
+	var existing App
+	if latest.ID != "" {
+		existing, err = s.dir.FindApplication(ctx, uniqueName)
+		switch {
+		case err == nil:
+			if err := s.mayManage(existing); err != nil {
+				return Outcome{}, err
+			}
+		case IsNotFound(err):
+		default:
+			return Outcome{}, err
+		}
 	}
 	spec := AppSpec{
 		UniqueName:     uniqueName,
@@ -164,6 +171,7 @@ func (s *Service) ensureApplication(ctx context.Context, existing App, spec AppS
 		if err := s.mayManage(existing); err != nil {
 			return App{}, false, err
 		}
+		spec.Tags = withForeignTags(spec.Tags, existing.Tags)
 	}
 	if existing.matches(spec) {
 		return existing, false, nil
@@ -265,7 +273,12 @@ func (s *Service) mayManage(app App) error {
 
 // managedTags keeps tags other people set and makes sure ours are present.
 func managedTags(existing []string, clientName string) []string {
-	tags := []string{TagManaged, TagClientPrefix + clientName}
+	return withForeignTags([]string{TagManaged, TagClientPrefix + clientName}, existing)
+}
+
+// withForeignTags adds to ours the tags of existing that are not appreg's.
+func withForeignTags(ours, existing []string) []string {
+	tags := slices.Clone(ours)
 	for _, t := range existing {
 		if !strings.HasPrefix(t, "appreg:") && !slices.Contains(tags, t) {
 			tags = append(tags, t)

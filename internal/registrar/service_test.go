@@ -203,6 +203,34 @@ func TestRegisterKeepsForeignTags(t *testing.T) {
 	}
 }
 
+// Key Vault holding nothing for a client says it is new, so its app is created without a read
+// first; an app that exists all the same (the delivery that created it died before storing its
+// secret) is found through the refused create and taken as it is, its foreign tags kept.
+func TestRegisterReadsTheAppOnlyWhenNeeded(t *testing.T) {
+	e := newEnv(t, nil)
+	e.register(t, request("lab-sync"))
+	if e.dir.calls["find"] != 0 || e.dir.calls["upsert"] != 1 {
+		t.Errorf("new client: %d reads, %d creates; want 0 and 1", e.dir.calls["find"], e.dir.calls["upsert"])
+	}
+
+	e.dir.mu.Lock()
+	a := e.dir.byUnique("appreg-lab-sync")
+	a.Tags = append(a.Tags, "cost-center:42")
+	e.dir.mu.Unlock()
+	e.store.versions = map[string][]storedVersion{} // the secret never reached Key Vault
+	out := e.register(t, request("lab-sync"))
+	app := e.dir.app("appreg-lab-sync")
+	if out.Event.Type != EventRegistered || out.Event.AppObjectID != a.ObjectID {
+		t.Fatalf("event %+v, want registered on the existing app %s", out.Event, a.ObjectID)
+	}
+	if len(e.dir.apps) != 1 || len(app.Passwords) != 2 || e.store.count("lab-sync-client-secret") != 1 {
+		t.Errorf("apps=%d passwords=%d versions=%d, want 1, 2 (the first is the orphan sweep's), 1", len(e.dir.apps), len(app.Passwords), e.store.count("lab-sync-client-secret"))
+	}
+	if !slices.Contains(app.Tags, "cost-center:42") {
+		t.Errorf("tags = %v: a foreign tag was dropped", app.Tags)
+	}
+}
+
 func TestRegisterRefusals(t *testing.T) {
 	tests := []struct {
 		name  string
