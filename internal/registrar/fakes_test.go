@@ -84,6 +84,7 @@ func (f *fakeDirectory) FindApplication(_ context.Context, uniqueName string) (A
 
 func (f *fakeDirectory) CreateApplication(ctx context.Context, spec AppSpec) (App, error) {
 	f.mu.Lock()
+	f.calls["create"]++ // refused ones too: Graph counts them against its write limit
 	taken := f.byUnique(spec.UniqueName) != nil
 	f.mu.Unlock()
 	if taken {

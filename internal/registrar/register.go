@@ -48,14 +48,19 @@ func (s *Service) Register(ctx context.Context, body []byte, d Delivery) (Outcom
 	}
 	log := s.log.With(slog.String("requestId", req.RequestID), slog.String("clientName", req.ClientName), slog.Int("deliveryCount", d.DeliveryCount))
 	log.Info("registration started", slog.String("requestedBy", req.RequestedBy))
-	out, err := s.persist(ctx, d, log, func(ctx context.Context) (Outcome, error) { return s.register(ctx, req, log) })
+	tries := 0
+	out, err := s.persist(ctx, d, log, func(ctx context.Context) (Outcome, error) {
+		tries++
+		return s.register(ctx, req, d.DeliveryCount <= 1 && tries == 1, log)
+	})
 	if err != nil {
 		return s.failed(ctx, base, d, err, log)
 	}
 	return out, nil
 }
 
-func (s *Service) register(ctx context.Context, req Registration, log *slog.Logger) (Outcome, error) {
+// firstTry says no earlier try or delivery of this message can have created the app.
+func (s *Service) register(ctx context.Context, req Registration, firstTry bool, log *slog.Logger) (Outcome, error) {
 	unlock, err := s.gate.lock(ctx, req.ClientName)
 	if err != nil {
 		return Outcome{}, err
@@ -69,12 +74,14 @@ func (s *Service) register(ctx context.Context, req Registration, log *slog.Logg
 	if err != nil {
 		return Outcome{}, err
 	}
-	// Key Vault holding no secret for the client says it is new: the app is created without
-	// reading first (3 Graph requests, not 4), and a create refused because the uniqueName is
-	// taken falls back to reading the app (an earlier delivery died before storing its secret,
-	// or someone else's app has the name; mayManage judges it there, still before any write).
+	// On a message's first try, Key Vault holding no secret for the client says it is new: the
+	// app is created without reading first (3 Graph requests, not 4), and a create refused
+	// because the uniqueName is taken falls back to reading the app (a message before this one
+	// died before storing its secret, or someone else's app has the name; mayManage judges it
+	// there, still before any write). A retry reads first: the try before it may have created
+	// the app, and a create that fails still spends one of Graph's writes.
 	var existing App
-	if latest.ID != "" {
+	if latest.ID != "" || !firstTry {
 		existing, err = s.dir.FindApplication(ctx, uniqueName)
 		switch {
 		case err == nil:
@@ -210,7 +217,7 @@ func (s *Service) ensureServicePrincipal(ctx context.Context, app App, newApp bo
 		sp, err = s.dir.UpsertServicePrincipal(ctx, app.AppID)
 		if isReplicating(err) {
 			// The next try waits for reads to show the app, not for a write to. The first try
-			// goes without reading: where the app has replicated, a new client costs 4 requests.
+			// goes without reading: where the app has replicated, a new client costs 3 requests.
 			if werr := s.awaitVisible(ctx, app.UniqueName); werr != nil && !isReplicating(werr) {
 				return werr
 			}

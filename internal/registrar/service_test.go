@@ -209,8 +209,8 @@ func TestRegisterKeepsForeignTags(t *testing.T) {
 func TestRegisterReadsTheAppOnlyWhenNeeded(t *testing.T) {
 	e := newEnv(t, nil)
 	e.register(t, request("lab-sync"))
-	if e.dir.calls["find"] != 0 || e.dir.calls["upsert"] != 1 {
-		t.Errorf("new client: %d reads, %d creates; want 0 and 1", e.dir.calls["find"], e.dir.calls["upsert"])
+	if e.dir.calls["find"] != 0 || e.dir.calls["create"] != 1 {
+		t.Errorf("new client: %d reads, %d creates; want 0 and 1", e.dir.calls["find"], e.dir.calls["create"])
 	}
 
 	e.dir.mu.Lock()
@@ -228,6 +228,17 @@ func TestRegisterReadsTheAppOnlyWhenNeeded(t *testing.T) {
 	}
 	if !slices.Contains(app.Tags, "cost-center:42") {
 		t.Errorf("tags = %v: a foreign tag was dropped", app.Tags)
+	}
+
+	// A retry reads first: the try before it may have made the app, and a create refused for a
+	// taken name still spends one of Graph's writes.
+	r := newEnv(t, nil)
+	r.dir.failN["sp"] = []error{&Error{Code: CodeUnavailable, Op: "graph.upsertServicePrincipal", Message: "HTTP 503"}}
+	if out := r.register(t, request("lab-sync")); out.Event.Type != EventRegistered {
+		t.Fatalf("event %+v, want registered", out.Event)
+	}
+	if r.dir.calls["create"] != 1 || r.dir.calls["find"] != 1 {
+		t.Errorf("after a failed try: %d creates, %d reads; want 1 and 1", r.dir.calls["create"], r.dir.calls["find"])
 	}
 }
 
