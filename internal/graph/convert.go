@@ -14,6 +14,7 @@ import (
 // small and states the adapter's dependency on Graph's schema in one place.
 var appSelect = []string{
 	"id", "appId", "uniqueName", "displayName", "signInAudience", "notes", "tags", "web", "passwordCredentials",
+	"createdDateTime",
 }
 
 // The SDK's models are pointer-heavy interfaces; these helpers are the only place that knows.
@@ -49,6 +50,7 @@ func toApp(a models.Applicationable) registrar.App {
 		SignInAudience: deref(a.GetSignInAudience()),
 		Notes:          deref(a.GetNotes()),
 		Tags:           slices.Clone(a.GetTags()),
+		Created:        derefTime(a.GetCreatedDateTime()),
 	}
 	if web := a.GetWeb(); web != nil {
 		app.RedirectURIs = slices.Clone(web.GetRedirectUris())

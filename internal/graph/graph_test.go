@@ -103,6 +103,10 @@ func TestUpsertApplication(t *testing.T) {
 		if found.ObjectID != before.ObjectID || found.AppID != before.AppID {
 			t.Errorf("update changed identity: %s/%s, was %s/%s", found.ObjectID, found.AppID, before.ObjectID, before.AppID)
 		}
+		// Deregistration judges a missing service principal by the app's age.
+		if found.Created.IsZero() || !found.Created.Equal(before.Created) {
+			t.Errorf("createdDateTime = %v, was %v; want it read, and unchanged by an update", found.Created, before.Created)
+		}
 		if diff := cmp.Diff(want, appOf(found), cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("updated app (-want +got):\n%s", diff)
 		}

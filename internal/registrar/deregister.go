@@ -115,7 +115,7 @@ func (s *Service) disableSecret(ctx context.Context, name string, latest SecretV
 // behind if it stops anywhere: role assignments first (they need the service principal's id,
 // which is lost with it), then passwords, the service principal and the application.
 func (s *Service) removeApplication(ctx context.Context, app App, log *slog.Logger) (deleted bool, err error) {
-	sp, err := s.dir.FindServicePrincipal(ctx, app.AppID)
+	sp, err := s.servicePrincipalOf(ctx, app)
 	switch {
 	case err == nil:
 		if s.opt.Access != nil {
@@ -163,6 +163,32 @@ func (s *Service) removeApplication(ctx context.Context, app App, log *slog.Logg
 	}
 	log.Info("deregistration: application deleted", slog.String("appId", app.AppID))
 	return err == nil, nil
+}
+
+// servicePrincipalOf reads app's service principal. appreg makes one with every app, so while the
+// app is younger than ReplicationTimeout, "not found" means the replica serving the read has not
+// caught up, and it is read again until it shows: skipping it would leave its FHIR role
+// assignments behind, which the app's deletion does not remove. For an older app (or one whose
+// age Graph did not say) not found is the answer: someone deleted the service principal.
+func (s *Service) servicePrincipalOf(ctx context.Context, app App) (ServicePrincipal, error) {
+	settles := app.Created.Add(s.opt.ReplicationTimeout)
+	if app.Created.IsZero() || !s.opt.Now().Before(settles) {
+		return s.dir.FindServicePrincipal(ctx, app.AppID)
+	}
+	var sp ServicePrincipal
+	var missing error
+	err := s.retry(ctx, settles.Sub(s.opt.Now()), 0, isReplicating, func() (err error) {
+		sp, err = s.dir.FindServicePrincipal(ctx, app.AppID)
+		if IsNotFound(err) {
+			missing = err
+			return &Error{Code: CodeReplicating, Op: "graph.getServicePrincipal", Message: "the application's service principal is not visible yet", Err: err}
+		}
+		return err
+	})
+	if isReplicating(err) && missing != nil && !s.opt.Now().Before(settles) {
+		return ServicePrincipal{}, missing // settled without it: it is gone
+	}
+	return sp, err
 }
 
 // purge removes a soft-deleted object for good, so it stops counting against the identity's

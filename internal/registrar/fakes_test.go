@@ -29,6 +29,9 @@ type fakeDirectory struct {
 	// hideNewest makes this many FindApplication answers leave out the app's newest password,
 	// as a Graph replica that has not caught up with addPassword does.
 	hideNewest int
+	// hideSPs makes this many FindServicePrincipal answers say not found for one that exists: a
+	// replica that has not caught up.
+	hideSPs int
 	// maxLifetime, when set, is a tenant app management policy: longer passwords are refused.
 	maxLifetime time.Duration
 	deleted     map[string]bool // soft-deleted object ids
@@ -103,7 +106,7 @@ func (f *fakeDirectory) UpsertApplication(_ context.Context, spec AppSpec) (App,
 	a := f.byUnique(spec.UniqueName)
 	created := a == nil
 	if created {
-		a = &App{ObjectID: f.id(), AppID: f.id(), UniqueName: spec.UniqueName}
+		a = &App{ObjectID: f.id(), AppID: f.id(), UniqueName: spec.UniqueName, Created: f.now()}
 		f.apps[a.ObjectID] = a
 	}
 	a.DisplayName, a.SignInAudience, a.Notes = spec.DisplayName, spec.SignInAudience, spec.Notes
@@ -120,8 +123,10 @@ func (f *fakeDirectory) FindServicePrincipal(_ context.Context, appID string) (S
 	if err := f.hit("findsp"); err != nil {
 		return ServicePrincipal{}, err
 	}
-	if sp, ok := f.sps[appID]; ok {
+	if sp, ok := f.sps[appID]; ok && f.hideSPs <= 0 {
 		return sp, nil
+	} else if ok {
+		f.hideSPs--
 	}
 	return ServicePrincipal{}, &Error{Code: CodeNotFound, Op: "findsp"}
 }

@@ -284,3 +284,38 @@ func TestDeregisterLeavesNothingBehind(t *testing.T) {
 		t.Errorf("re-registration: %+v, versions %d", again, e.store.count("lab-sync-client-secret"))
 	}
 }
+
+// Deregistering seconds after registering: a replica that does not show the service principal yet
+// must not make deregistration skip it, or its FHIR role assignments outlive the client. An old
+// app whose service principal is gone for real is deregistered without waiting.
+func TestDeregisterWaitsForAYoungAppsServicePrincipal(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		age   time.Duration
+		hide  int
+		roles int // role assignments left
+		finds int
+	}{
+		{"Young", 5 * time.Second, 3, 0, 4},
+		{"OldAndGone", time.Hour, 1000, 2, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, access, _ := fhirEnv(t)
+			e.register(t, request("lab-sync", `"fhirAccess":{"roles":["FHIR Data Reader","FHIR Data Writer"]}`))
+			e.clock.Advance(tt.age)
+			e.dir.hideSPs = tt.hide
+			finds := e.dir.calls["findsp"]
+			out, err := e.svc.Handle(context.Background(), CommandDeregister, []byte(`{"requestId":"bye-1","clientName":"lab-sync"}`),
+				Delivery{MessageID: "bye-1", DeliveryCount: 1, SessionID: "lab-sync"})
+			if err != nil || out.Event.Type != EventDeregistered {
+				t.Fatalf("deregister: %+v, %v", out.Event, err)
+			}
+			if got := access.roles(); len(got) != tt.roles {
+				t.Errorf("role assignments left: %v, want %d", got, tt.roles)
+			}
+			if got := e.dir.calls["findsp"] - finds; got != tt.finds {
+				t.Errorf("service principal reads = %d, want %d", got, tt.finds)
+			}
+		})
+	}
+}

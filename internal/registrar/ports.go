@@ -48,6 +48,7 @@ type App struct {
 	Tags           []string
 	RedirectURIs   []string
 	Passwords      []Password
+	Created        time.Time // zero when the directory did not say
 }
 
 // Managed reports whether appreg created the app.
