@@ -59,6 +59,7 @@ type Client struct {
 	sdk      *msgraph.GraphServiceClient
 	log      *slog.Logger
 	pageSize int32
+	pressure *writePressure
 }
 
 var _ registrar.Directory = (*Client)(nil)
@@ -81,7 +82,8 @@ func New(cred azcore.TokenCredential, opts *Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph: authentication provider: %w", err)
 	}
-	adapter, err := msgraph.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient(opts.HTTPClient))
+	pressure := &writePressure{now: time.Now}
+	adapter, err := msgraph.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient(opts.HTTPClient, pressure))
 	if err != nil {
 		return nil, fmt.Errorf("graph: request adapter: %w", err)
 	}
@@ -90,7 +92,7 @@ func New(cred azcore.TokenCredential, opts *Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{sdk: msgraph.NewGraphServiceClient(adapter), log: log, pageSize: max(opts.PageSize, 0)}, nil
+	return &Client{sdk: msgraph.NewGraphServiceClient(adapter), log: log, pageSize: max(opts.PageSize, 0), pressure: pressure}, nil
 }
 
 func parseBaseURL(raw string) (*url.URL, error) {
@@ -139,13 +141,13 @@ func scopeFor(base *url.URL) string {
 // fresh gzip writer per request was an eighth of the handler's CPU per registration. Without it
 // there is also no compressed-header-on-an-uncompressed-retry to get wrong (kiota orders its
 // middleware by map iteration).
-func httpClient(given *http.Client) *http.Client {
+func httpClient(given *http.Client, pressure *writePressure) *http.Client {
 	opts := msgraph.GetDefaultClientOptions()
 	middleware := slices.DeleteFunc(msgraphcore.GetDefaultMiddlewaresWithOptions(&opts), func(m khttp.Middleware) bool {
 		_, ok := m.(*khttp.CompressionHandler)
 		return ok
 	})
-	middleware = append(middleware, freshBody{})
+	middleware = append(middleware, pressure, freshBody{})
 	if given == nil {
 		return msgraphcore.GetDefaultClient(&opts, middleware...)
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recordingTransport keeps the Content-Encoding of every request it sees.
@@ -24,7 +25,7 @@ func (r *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 // Request bodies go out as they are: compressing them cost CPU for nothing Graph asks for.
 func TestRequestBodiesAreNotCompressed(t *testing.T) {
 	rt := &recordingTransport{}
-	c := httpClient(&http.Client{Transport: rt})
+	c := httpClient(&http.Client{Transport: rt}, &writePressure{now: time.Now})
 	body := strings.Repeat(`{"displayName":"x"}`, 100)
 	req, _ := http.NewRequest(http.MethodPatch, "https://graph.microsoft.com/v1.0/applications/x", bytes.NewReader([]byte(body)))
 	req.Header.Set("Content-Type", "application/json")

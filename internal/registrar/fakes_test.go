@@ -18,11 +18,13 @@ type fakeDirectory struct {
 	sps     map[string]ServicePrincipal
 	secrets map[string]string // keyId → secret text, to prove what was stored
 	seq     int
-	spLag   int                // UpsertServicePrincipal answers CodeReplicating this many times
-	fail    map[string]error   // operation → error returned once
-	failN   map[string][]error // operation → errors returned by its next calls, in order
-	calls   map[string]int
-	edits   []time.Time // times of credential edits
+	spLag   int // UpsertServicePrincipal answers CodeReplicating this many times
+	// pressure is what WritePressure reports: how close Graph says appreg is to its write limit.
+	pressure float64
+	fail     map[string]error   // operation → error returned once
+	failN    map[string][]error // operation → errors returned by its next calls, in order
+	calls    map[string]int
+	edits    []time.Time // times of credential edits
 	// staleList, when set, is what ListManagedApplications answers: a listing that has not
 	// caught up with the writes since.
 	staleList []App
@@ -538,4 +540,10 @@ func (v *fakeVerifier) Authenticates(_ context.Context, appID string, secret Sec
 		}
 	}
 	return &Error{Code: CodeReplicating, Op: "verify", Message: "AADSTS7000215"}
+}
+
+func (f *fakeDirectory) WritePressure() float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.pressure
 }

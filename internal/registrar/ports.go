@@ -140,6 +140,13 @@ type NewPassword struct {
 	Secret SecretValue
 }
 
+// WritePressure is what a Directory may also report: how close Graph has lately said appreg's
+// identity is to its write limit, from 0 to 1 (x-ms-throttle-limit-percentage, sent above 0.8; 1
+// is throttled).
+type WritePressure interface {
+	WritePressure() float64
+}
+
 // Directory is the part of Microsoft Graph the registrar uses.
 type Directory interface {
 	// FindApplication returns the app with this uniqueName, or a CodeNotFound error.

@@ -212,6 +212,13 @@ func (s *Service) ensureServicePrincipal(ctx context.Context, app App, newApp bo
 			return sp, false, err
 		}
 	}
+	if newApp && s.nearWriteLimit() {
+		// A write sent before the new app has replicated fails and is retried; near the limit
+		// that failed write is one another registration needed, so reads go first.
+		if err := s.awaitVisible(ctx, app.UniqueName); err != nil && !isReplicating(err) {
+			return ServicePrincipal{}, false, err
+		}
+	}
 	var sp ServicePrincipal
 	err := s.retry(ctx, s.opt.ReplicationTimeout, 0, isReplicating, func() (err error) {
 		sp, err = s.dir.UpsertServicePrincipal(ctx, app.AppID)
@@ -227,30 +234,51 @@ func (s *Service) ensureServicePrincipal(ctx context.Context, app App, newApp bo
 	return sp, err == nil, err
 }
 
-// Reads of a new app before writes that need it: how often, and how many in a row must see it.
+// readFirstPressure is the write pressure (see WritePressure) from which a new app's first
+// service-principal write waits for reads to show the app: Graph's own warning level. Below it a
+// write that fails for replication costs nothing another registration needed, and reading first
+// would make every new client 4 requests where Graph has replicated.
+const readFirstPressure = 0.8
+
+// nearWriteLimit reports whether the directory has lately said appreg is near its write limit.
+func (s *Service) nearWriteLimit() bool {
+	wp, ok := s.dir.(WritePressure)
+	return ok && wp.WritePressure() >= readFirstPressure
+}
+
+// Reads of a new app before writes that need it: how often, and how many in a row must see it,
+// normally and near the write limit. Each read lands on one replica, so k in a row all seeing the
+// app leave a replica that has not caught up less and less likely to serve the write: with one of
+// three behind, (2/3)^k: 44 % for 2 reads, 9 % for 6. Near the limit a failed write is one another
+// registration needed, and the wait (1.5 s) costs nothing, as the write budget bounds throughput.
 const (
-	visiblePoll  = 250 * time.Millisecond
-	visibleReads = 2
+	visiblePoll         = 250 * time.Millisecond
+	visibleReads        = 2
+	pressedVisibleReads = 6
 )
 
-// awaitVisible reads the app until visibleReads reads in a row see it, before a write that needs
-// it (its service principal, a password) is tried again. A write sent while the app is still replicating fails
+// awaitVisible reads the app until visibleReads reads in a row see it (pressedVisibleReads near
+// the write limit), before a write that needs it (its service principal, a password) is tried. A write sent while the app is still replicating fails
 // (404, NoBackingApplicationObject) and is retried, and every try spends one of Graph's writes
 // (about 3,000 per 150 s per app and tenant, shared by every instance); reads do not. Replicas
 // are picked per request, so one read that sees the app does not mean the next request's will:
-// two in a row make a failed write unlikely, not impossible, and the caller still retries.
+// reads in a row make a failed write less likely, never impossible, and the caller still retries.
 // It gives up, as replication, at the delivery's window or ReplicationTimeout.
 func (s *Service) awaitVisible(ctx context.Context, uniqueName string) error {
 	deadline := s.opt.Now().Add(s.opt.ReplicationTimeout)
 	if end, ok := ctx.Value(windowKey{}).(time.Time); ok && end.Before(deadline) {
 		deadline = end
 	}
+	want := visibleReads
+	if s.nearWriteLimit() {
+		want = pressedVisibleReads
+	}
 	seen := 0
 	for {
 		_, err := s.dir.FindApplication(ctx, uniqueName)
 		switch {
 		case err == nil:
-			if seen++; seen >= visibleReads {
+			if seen++; seen >= want {
 				return nil
 			}
 		case IsNotFound(err):

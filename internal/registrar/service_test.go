@@ -311,6 +311,25 @@ func TestRegisterWaitsOutReplication(t *testing.T) {
 	}
 }
 
+// Near Graph's write limit a new app's service-principal write waits for reads to show the app:
+// one sent before it replicated would fail and spend a write another registration needed.
+// Below the warning level it goes at once.
+func TestRegisterReadsFirstNearTheWriteLimit(t *testing.T) {
+	for _, tt := range []struct {
+		pressure float64
+		reads    int
+	}{{0, 0}, {0.79, 0}, {0.8, pressedVisibleReads}, {1, pressedVisibleReads}} {
+		t.Run(fmt.Sprint(tt.pressure), func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.dir.pressure = tt.pressure
+			e.register(t, request("lab-sync"))
+			if e.dir.calls["find"] != tt.reads || e.dir.calls["sp"] != 1 {
+				t.Errorf("reads %d, service-principal writes %d; want %d and 1", e.dir.calls["find"], e.dir.calls["sp"], tt.reads)
+			}
+		})
+	}
+}
+
 func TestRegisterReplicationGivesUpAtTheDeliveryWindow(t *testing.T) {
 	// A 10-minute budget over 10 deliveries: each delivery retries for a minute, then hands the
 	// message back; no inner retry (ReplicationTimeout is longer) outlives the window.
