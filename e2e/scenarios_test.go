@@ -30,6 +30,10 @@ func TestRegisterThroughTheHost(t *testing.T) {
 		t.Errorf("passwords %v, event keyId %s", ids, ev.KeyID)
 	}
 	s.secretAuthenticates("lab-results-sync")
+	// The handler runs on one processor unless the app setting GOMAXPROCS says otherwise, and says so.
+	if !strings.Contains(s.hostOut.String(), `gomaxprocs\":1,`) && !strings.Contains(s.hostOut.String(), `gomaxprocs\":1}`) {
+		t.Errorf("the handler did not log gomaxprocs 1 at start:\n%s", tail(s.hostOut.String(), 20))
+	}
 }
 
 func TestBadRequestIsRejectedNotRetried(t *testing.T) {

@@ -237,7 +237,8 @@ func wire(ctx context.Context, cfg config.Config, log *slog.Logger, w *wiring) (
 		_ = sb.Close(ctx)
 	}
 	log.Info("handler configured", slog.String("identity", credOpts.Kind()), slog.String("graph", cfg.GraphBaseURL),
-		slog.String("keyVault", cfg.KeyVaultURL), slog.String("eventsTopic", cfg.EventsTopic), slog.String("commandQueue", cfg.CommandQueue))
+		slog.String("keyVault", cfg.KeyVaultURL), slog.String("eventsTopic", cfg.EventsTopic), slog.String("commandQueue", cfg.CommandQueue),
+		slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 	access, err := arm.New(cred, &arm.Options{Endpoint: cfg.ARMEndpoint, Audience: cfg.ARMAudience, Transport: httpClient, Logger: log})
 	if err != nil {
 		return nil, err
