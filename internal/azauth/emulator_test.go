@@ -3,6 +3,7 @@ package azauth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,13 +72,19 @@ func newEntra(tb testing.TB) (*entraemu.Server, string) {
 // appid it was issued to.
 func getToken(tb testing.TB, srv *entraemu.Server, cred azcore.TokenCredential) (string, error) {
 	tb.Helper()
+	return getTokenFor(tb, srv, cred, vault)
+}
+
+// getTokenFor is getToken for another audience.
+func getTokenFor(tb testing.TB, srv *entraemu.Server, cred azcore.TokenCredential, audience string) (string, error) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{vault + "/.default"}, TenantID: srv.TenantID()})
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{audience + "/.default"}, TenantID: srv.TenantID()})
 	if err != nil {
 		return "", err
 	}
-	claims, err := srv.Issuer().Verify(tok.Token, vault)
+	claims, err := srv.Issuer().Verify(tok.Token, audience)
 	if err != nil {
 		tb.Fatalf("the token does not verify: %v", err)
 	}
@@ -133,6 +140,12 @@ func TestClientSecretCredentialAgainstEntra(t *testing.T) {
 
 func TestManagedIdentityAgainstEntra(t *testing.T) {
 	srv, caFile := newEntra(t)
+	// MSAL caches managed-identity tokens per process, by resource; a resource of this run's own
+	// keeps a token from an earlier run's emulator (another signing key) out of this one (-count).
+	audience := fmt.Sprintf("https://vault-%d.example", time.Now().UnixNano())
+	if err := srv.AddResource(audience); err != nil {
+		t.Fatal(err)
+	}
 	// What App Service and Functions set in the worker's environment; azidentity reads them.
 	t.Setenv("IDENTITY_ENDPOINT", srv.MSIURL())
 	t.Setenv("IDENTITY_HEADER", srv.MSIHeader())
@@ -156,7 +169,7 @@ func TestManagedIdentityAgainstEntra(t *testing.T) {
 			if _, ok := cred.(*azidentity.ManagedIdentityCredential); !ok {
 				t.Errorf("credential is %T, want *azidentity.ManagedIdentityCredential", cred)
 			}
-			appID, err := getToken(t, srv, cred)
+			appID, err := getTokenFor(t, srv, cred, audience)
 			if tt.wantErr {
 				if err == nil {
 					t.Fatal("GetToken succeeded")
